@@ -1,0 +1,173 @@
+//! The command line (clap derive). Doc comments are the help text.
+//!
+//! House rules: long flags are implicit, short flags explicit and rare, value names upper-case.
+
+use crate::core::capture::Api;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// The default model: a cheap Claude that is on-demand in most Bedrock regions.
+pub const DEFAULT_MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+
+/// Audit LLM token accounting: the same prompt through Bedrock's streaming and non-streaming
+/// APIs must be billed the same.
+#[derive(Debug, Parser)]
+#[command(name = "tokaudit", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send one prompt through both paths (live Bedrock, or --offline) and audit the pair.
+    Compare(CompareArgs),
+    /// Audit recorded fixtures (files or folders), with no network.
+    Replay(ReplayArgs),
+    /// Run the Bedrock emulator on loopback.
+    Serve(ServeArgs),
+}
+
+/// Which API families to audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApiChoice {
+    /// InvokeModel + InvokeModelWithResponseStream.
+    Invoke,
+    /// Converse + ConverseStream.
+    Converse,
+    /// Both families.
+    Both,
+}
+
+impl ApiChoice {
+    /// The families to run.
+    pub fn apis(self) -> Vec<Api> {
+        match self {
+            ApiChoice::Invoke => vec![Api::Invoke],
+            ApiChoice::Converse => vec![Api::Converse],
+            ApiChoice::Both => vec![Api::Invoke, Api::Converse],
+        }
+    }
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// The diff table (default).
+    #[default]
+    Table,
+    /// The JSON report (`schema_version` 1).
+    Json,
+}
+
+/// `tokaudit compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The user prompt.
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: String,
+    /// A system prompt.
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// Mark the system prompt as a cache prefix (cache_control / cachePoint).
+    #[arg(long, requires = "system")]
+    pub cache: bool,
+    /// Model id, inference-profile id or ARN.
+    #[arg(long, value_name = "ID", env = "TOKAUDIT_MODEL", default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// API family to audit.
+    #[arg(long, value_enum, default_value_t = ApiChoice::Both)]
+    pub api: ApiChoice,
+    /// AWS region (else AWS_REGION / AWS_DEFAULT_REGION / the profile's region).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// AWS profile name.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Send requests to this endpoint instead of Bedrock (e.g. `tokaudit serve`'s URL).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Maximum output tokens per call.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tokens: u32,
+    /// Sampling temperature.
+    #[arg(long, value_name = "T", default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Seconds allowed per call, the whole stream included.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// SDK attempts per call (retries back off on throttling; each retry is reported).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub max_attempts: u32,
+    /// How many pairs to run (the order of the two paths alternates between runs).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+    /// How many pairs run at once.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+    /// Write one fixture per pair into this folder (atomically, redacted).
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Use the built-in emulator: no credentials, no network.
+    #[arg(long, conflicts_with_all = ["endpoint_url", "profile"])]
+    pub offline: bool,
+    /// With --offline: make the built-in emulator inject this fault (repeatable;
+    /// `tokaudit serve --list-faults`).
+    #[arg(long, value_name = "FAULT", requires = "offline")]
+    pub emulator_fault: Vec<crate::emulator::faults::Fault>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `tokaudit replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Fixture files or folders (folders are searched for *.json recursively).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `tokaudit serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Port (0 picks a free one).
+    #[arg(long, value_name = "N", default_value_t = 8787)]
+    pub port: u16,
+    /// Address to bind. Anything but loopback must be asked for explicitly.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Inject this fault into every response (repeatable).
+    #[arg(long, value_name = "FAULT")]
+    pub fault: Vec<crate::emulator::faults::Fault>,
+    /// List the faults and exit.
+    #[arg(long)]
+    pub list_faults: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn offline_conflicts_with_endpoint() {
+        let r = Cli::try_parse_from([
+            "tokaudit", "compare", "--prompt", "x", "--offline", "--endpoint-url", "http://a",
+        ]);
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,733 @@
+//! The audit: pure checks over two normalized sides, each with a stable invariant id.
+//!
+//! The ids are the vocabulary of `shared/PRODUCT.md` §4 and never change: they appear in
+//! reports, JUnit test names and suites. Each check yields a status; every status other than
+//! "held" or "not applicable" comes with a [`Finding`] whose hint names the probable bug
+//! class (see `shared/reference/bug-zoo.md`). The case verdict follows from the statuses:
+//! any violation → `mismatch`; else any runtime failure → `error`; else anything not
+//! comparable → `inconclusive`; else `pass`.
+
+use crate::core::capture::Operation;
+use crate::core::normalize::{Field, Kind, Normalized, UsageSet};
+use serde::Serialize;
+use std::fmt;
+
+/// An invariant of the audit. The serialized id is stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Invariant {
+    /// The call itself succeeded (no HTTP error, exception frame or transport failure).
+    Exchange,
+    /// Total input equal on both paths.
+    InputParity,
+    /// Output equal on both paths when the texts are identical.
+    OutputParity,
+    /// A stream that completed normally carries final, non-zero usage.
+    UsagePresent,
+    /// The final output count is not the `message_start` placeholder.
+    NoPlaceholder,
+    /// Cumulative `message_delta` counters are taken last, never summed, and never decrease.
+    CumulativeNotSummed,
+    /// InvokeModel token-count headers equal the body usage.
+    HeadersMatchBody,
+    /// `invocationMetrics` equal the Anthropic events.
+    MetricsMatchEvents,
+    /// A reported total equals the sum of its parts.
+    TotalIsSum,
+    /// The stream ended with its terminal event.
+    StreamComplete,
+}
+
+impl Invariant {
+    /// Every invariant, in report order.
+    pub const ALL: [Invariant; 10] = [
+        Invariant::Exchange,
+        Invariant::InputParity,
+        Invariant::OutputParity,
+        Invariant::UsagePresent,
+        Invariant::NoPlaceholder,
+        Invariant::CumulativeNotSummed,
+        Invariant::HeadersMatchBody,
+        Invariant::MetricsMatchEvents,
+        Invariant::TotalIsSum,
+        Invariant::StreamComplete,
+    ];
+
+    /// The stable id.
+    pub fn id(self) -> &'static str {
+        match self {
+            Invariant::Exchange => "exchange",
+            Invariant::InputParity => "input-parity",
+            Invariant::OutputParity => "output-parity",
+            Invariant::UsagePresent => "usage-present",
+            Invariant::NoPlaceholder => "no-placeholder",
+            Invariant::CumulativeNotSummed => "cumulative-not-summed",
+            Invariant::HeadersMatchBody => "headers-match-body",
+            Invariant::MetricsMatchEvents => "metrics-match-events",
+            Invariant::TotalIsSum => "total-is-sum",
+            Invariant::StreamComplete => "stream-complete",
+        }
+    }
+
+    /// Parse a stable id.
+    pub fn from_id(id: &str) -> Option<Invariant> {
+        Invariant::ALL.into_iter().find(|i| i.id() == id)
+    }
+
+    /// One line naming the probable bug class when this invariant fails.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Invariant::Exchange => "the call failed: check credentials, model access, quotas and the endpoint, then retry",
+            Invariant::InputParity => "the paths bill different input: a hard-coded or estimated usage block (LiteLLM v1.63.14), a dropped cache field, or summed counters",
+            Invariant::OutputParity => "same text, different output count: a placeholder taken as final, cumulative counters summed, or a hard-coded usage block",
+            Invariant::UsagePresent => "final usage was dropped, zeroed or put at the wrong nesting level (LiteLLM #14935, Effect #6237 class)",
+            Invariant::NoPlaceholder => "the message_start output_tokens placeholder was taken as final (anthropic-sdk-python #424 class)",
+            Invariant::CumulativeNotSummed => "message_delta usage is cumulative: take the last value, never sum (pydantic-ai #2770, TensorZero #5481 class)",
+            Invariant::HeadersMatchBody => "X-Amzn-Bedrock-*-Token-Count headers disagree with body usage: one of them was rewritten",
+            Invariant::MetricsMatchEvents => "invocationMetrics disagree with the Anthropic events: a channel was rewritten, dropped or double counted (langchain-aws #164, LiteLLM #34373 class)",
+            Invariant::TotalIsSum => "the reported total is not input + cache_read + cache_write + output (Converse totals include cache tokens)",
+            Invariant::StreamComplete => "the stream ended without its terminal event: a cut connection or a proxy that stops early; its usage is partial",
+        }
+    }
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// Which side of a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SideId {
+    /// InvokeModel / Converse.
+    NonStreaming,
+    /// InvokeModelWithResponseStream / ConverseStream.
+    Streaming,
+}
+
+impl fmt::Display for SideId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SideId::NonStreaming => "non-streaming",
+            SideId::Streaming => "streaming",
+        })
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The invariant held.
+    Held,
+    /// The invariant was violated.
+    Violated,
+    /// The invariant does not apply to this exchange.
+    NotApplicable,
+    /// A side carried nothing to compare.
+    NotComparable,
+    /// The exchange failed at runtime.
+    Error,
+}
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// An invariant was violated.
+    Violation,
+    /// A runtime error.
+    Error,
+    /// Something could not be compared.
+    NotComparable,
+    /// Worth knowing, not wrong.
+    Note,
+}
+
+/// One check of one invariant (per side where it applies to one side).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    /// The invariant.
+    pub invariant: Invariant,
+    /// The side, for in-response checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub side: Option<SideId>,
+    /// The outcome.
+    pub status: Status,
+}
+
+/// Something the audit wants a human to read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The invariant.
+    pub invariant: Invariant,
+    /// How serious.
+    pub severity: Severity,
+    /// The side, if one side is at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub side: Option<SideId>,
+    /// The field concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<Field>,
+    /// What was seen, with the numbers and their sources.
+    pub message: String,
+    /// The probable bug class / what to do.
+    pub hint: String,
+}
+
+/// The verdict of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every check held.
+    Pass,
+    /// Nothing contradicted, but something could not be compared.
+    Inconclusive,
+    /// The exchange failed or the input was malformed.
+    Error,
+    /// A mismatch or violated invariant.
+    Mismatch,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "pass",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Error => "error",
+            Verdict::Mismatch => "mismatch",
+        })
+    }
+}
+
+/// The audit of one pair.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseAudit {
+    /// Every check that ran.
+    pub checks: Vec<Check>,
+    /// Findings, most serious first.
+    pub findings: Vec<Finding>,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+struct Auditor {
+    checks: Vec<Check>,
+    findings: Vec<Finding>,
+}
+
+impl Auditor {
+    fn check(&mut self, invariant: Invariant, side: Option<SideId>, status: Status) {
+        self.checks.push(Check {
+            invariant,
+            side,
+            status,
+        });
+    }
+
+    fn find(
+        &mut self,
+        invariant: Invariant,
+        severity: Severity,
+        side: Option<SideId>,
+        field: Option<Field>,
+        message: String,
+    ) {
+        let hint = match severity {
+            Severity::Violation | Severity::Error => invariant.hint().to_string(),
+            Severity::NotComparable => "compare again with identical completions (temperature 0, small max_tokens) or a target that reports usage on both paths".into(),
+            Severity::Note => String::new(),
+        };
+        self.findings.push(Finding {
+            invariant,
+            severity,
+            side,
+            field,
+            message,
+            hint,
+        });
+    }
+
+    /// A violated check with its finding.
+    fn violated(&mut self, inv: Invariant, side: Option<SideId>, field: Option<Field>, msg: String) {
+        self.check(inv, side, Status::Violated);
+        self.find(inv, Severity::Violation, side, field, msg);
+    }
+}
+
+fn show(o: Option<&crate::core::normalize::Obs>) -> String {
+    match o {
+        Some(o) => format!("{} ({})", o.value, o.source),
+        None => "absent".into(),
+    }
+}
+
+/// Audit one pair.
+pub fn audit(ns: &Normalized, st: &Normalized) -> CaseAudit {
+    let mut a = Auditor {
+        checks: Vec::new(),
+        findings: Vec::new(),
+    };
+    for (id, side) in [(SideId::NonStreaming, ns), (SideId::Streaming, st)] {
+        exchange(&mut a, id, side);
+    }
+    let both_ok = ns.failure.is_none() && st.failure.is_none();
+    if both_ok {
+        input_parity(&mut a, ns, st);
+        output_parity(&mut a, ns, st);
+    }
+    for (id, side) in [(SideId::NonStreaming, ns), (SideId::Streaming, st)] {
+        if side.failure.is_some() {
+            continue;
+        }
+        match side.operation {
+            Operation::InvokeModel => headers_match_body(&mut a, id, side),
+            Operation::InvokeModelWithResponseStream => {
+                stream_complete(&mut a, id, side);
+                usage_present(&mut a, id, side);
+                no_placeholder(&mut a, id, side);
+                cumulative_not_summed(&mut a, id, side);
+                metrics_match_events(&mut a, id, side);
+            }
+            Operation::Converse => total_is_sum(&mut a, id, side),
+            Operation::ConverseStream => {
+                stream_complete(&mut a, id, side);
+                usage_present(&mut a, id, side);
+                total_is_sum(&mut a, id, side);
+            }
+        }
+    }
+    let verdict = if a.checks.iter().any(|c| c.status == Status::Violated) {
+        Verdict::Mismatch
+    } else if a.checks.iter().any(|c| c.status == Status::Error) {
+        Verdict::Error
+    } else if a.checks.iter().any(|c| c.status == Status::NotComparable) {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Pass
+    };
+    a.findings.sort_by_key(|f| f.severity);
+    CaseAudit {
+        checks: a.checks,
+        findings: a.findings,
+        verdict,
+    }
+}
+
+fn exchange(a: &mut Auditor, id: SideId, side: &Normalized) {
+    if side.attempts > 1 {
+        a.find(
+            Invariant::Exchange,
+            Severity::Note,
+            Some(id),
+            None,
+            format!(
+                "{} took {} attempts (the SDK retried); each attempt that reached the model may have been billed",
+                side.operation, side.attempts
+            ),
+        );
+    }
+    match &side.failure {
+        None => a.check(Invariant::Exchange, Some(id), Status::Held),
+        Some(f) => {
+            a.check(Invariant::Exchange, Some(id), Status::Error);
+            a.find(
+                Invariant::Exchange,
+                Severity::Error,
+                Some(id),
+                None,
+                format!("{} failed: {f}", side.operation),
+            );
+        }
+    }
+}
+
+fn input_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
+    let inv = Invariant::InputParity;
+    let (x, y) = (ns.usage.input_total(), st.usage.input_total());
+    let (Some(x), Some(y)) = (x, y) else {
+        a.check(inv, None, Status::NotComparable);
+        let missing = if x.is_none() { SideId::NonStreaming } else { SideId::Streaming };
+        a.find(
+            inv,
+            Severity::NotComparable,
+            Some(missing),
+            Some(Field::InputTotal),
+            format!("the {missing} side carried no input usage, so input cannot be compared"),
+        );
+        return;
+    };
+    if x != y {
+        a.violated(
+            inv,
+            None,
+            Some(Field::InputTotal),
+            format!(
+                "total input differs: non-streaming {x} (input {}), streaming {y} (input {})",
+                show(ns.usage.input.as_ref()),
+                show(st.usage.input.as_ref())
+            ),
+        );
+        return;
+    }
+    a.check(inv, None, Status::Held);
+    let split = |u: &UsageSet| {
+        [Field::Input, Field::CacheRead, Field::CacheWrite].map(|f| u.value(f).unwrap_or(0))
+    };
+    let (sx, sy) = (split(&ns.usage), split(&st.usage));
+    if sx != sy {
+        a.find(
+            inv,
+            Severity::Note,
+            None,
+            Some(Field::InputTotal),
+            format!(
+                "total input agrees ({x}) but the cache split differs: non-streaming input/read/write {}/{}/{}, streaming {}/{}/{} (one call wrote the cache, the other read it)",
+                sx[0], sx[1], sx[2], sy[0], sy[1], sy[2]
+            ),
+        );
+    }
+}
+
+fn output_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
+    let inv = Invariant::OutputParity;
+    if ns.text != st.text {
+        a.check(inv, None, Status::NotComparable);
+        a.find(
+            inv,
+            Severity::NotComparable,
+            None,
+            Some(Field::Output),
+            format!(
+                "completion texts differ ({} vs {} chars: {:?} vs {:?}), so output counts are not comparable",
+                ns.text.chars, st.text.chars, ns.text.preview, st.text.preview
+            ),
+        );
+        return;
+    }
+    let (Some(x), Some(y)) = (ns.usage.output.as_ref(), st.usage.output.as_ref()) else {
+        a.check(inv, None, Status::NotComparable);
+        let missing = if ns.usage.output.is_none() { SideId::NonStreaming } else { SideId::Streaming };
+        a.find(
+            inv,
+            Severity::NotComparable,
+            Some(missing),
+            Some(Field::Output),
+            format!("the {missing} side carried no output usage, so output cannot be compared"),
+        );
+        return;
+    };
+    if x.value == y.value {
+        a.check(inv, None, Status::Held);
+    } else {
+        a.violated(
+            inv,
+            None,
+            Some(Field::Output),
+            format!(
+                "identical completion text ({} chars) but output differs: non-streaming {}, streaming {}",
+                ns.text.chars,
+                show(Some(x)),
+                show(Some(y))
+            ),
+        );
+    }
+}
+
+fn stream_complete(a: &mut Auditor, id: SideId, side: &Normalized) {
+    let facts = side.stream.clone().unwrap_or_default();
+    if facts.terminal_frame.is_some() {
+        a.check(Invariant::StreamComplete, Some(id), Status::Held);
+    } else {
+        let terminal = match side.operation {
+            Operation::ConverseStream => "messageStop",
+            _ => "message_stop",
+        };
+        a.violated(
+            Invariant::StreamComplete,
+            Some(id),
+            None,
+            format!(
+                "the stream ended after {} frames ({} bytes) without {terminal}",
+                facts.frames, facts.bytes
+            ),
+        );
+    }
+}
+
+fn usage_present(a: &mut Auditor, id: SideId, side: &Normalized) {
+    let inv = Invariant::UsagePresent;
+    let facts = side.stream.clone().unwrap_or_default();
+    let Some(terminal) = facts.terminal_frame else {
+        a.check(inv, Some(id), Status::NotApplicable);
+        return;
+    };
+    let ch = &side.channels;
+    let final_event = match side.operation {
+        Operation::ConverseStream => ch.metadata.is_some(),
+        _ => {
+            ch.message_deltas.iter().any(|d| d.output.is_some())
+                || ch.invocation_metrics.as_ref().is_some_and(|m| m.output.is_some())
+        }
+    };
+    if !final_event {
+        let what = match side.operation {
+            Operation::ConverseStream => match &facts.misplaced_usage {
+                Some(at) => format!("no `metadata.usage` (a usage object sits at the wrong nesting level, {at}; typed SDKs read it as all zeros)"),
+                None => "no `metadata` event with usage after messageStop".into(),
+            },
+            _ => format!(
+                "no message_delta usage and no invocationMetrics; the only output figure is {}",
+                show(ch.message_start.as_ref().and_then(|s| s.output.as_ref()))
+            ),
+        };
+        a.violated(
+            inv,
+            Some(id),
+            Some(Field::Output),
+            format!("the stream completed (terminal event in frame {terminal}) but carried {what}"),
+        );
+        return;
+    }
+    if side.usage.input_total() == Some(0) {
+        a.violated(
+            inv,
+            Some(id),
+            Some(Field::Input),
+            format!("final usage reports 0 input tokens ({}); every request has input", show(side.usage.input.as_ref())),
+        );
+        return;
+    }
+    if side.text.chars > 0 && side.usage.value(Field::Output) == Some(0) {
+        a.violated(
+            inv,
+            Some(id),
+            Some(Field::Output),
+            format!("final usage reports 0 output tokens although {} characters were generated", side.text.chars),
+        );
+        return;
+    }
+    a.check(inv, Some(id), Status::Held);
+}
+
+fn no_placeholder(a: &mut Auditor, id: SideId, side: &Normalized) {
+    let inv = Invariant::NoPlaceholder;
+    let ch = &side.channels;
+    let Some(placeholder) = ch.message_start.as_ref().and_then(|s| s.output.as_ref()) else {
+        a.check(inv, Some(id), Status::NotApplicable);
+        return;
+    };
+    let Some(out) = side.usage.output.as_ref() else {
+        a.check(inv, Some(id), Status::NotApplicable);
+        return;
+    };
+    if out.kind == Kind::Placeholder {
+        a.violated(
+            inv,
+            Some(id),
+            Some(Field::Output),
+            format!("the final output count is the message_start placeholder {}", show(Some(out))),
+        );
+        return;
+    }
+    let metrics = ch.invocation_metrics.as_ref().and_then(|m| m.output.as_ref());
+    if out.value == placeholder.value
+        && let Some(m) = metrics.filter(|m| m.value != out.value)
+    {
+        a.violated(
+            inv,
+            Some(id),
+            Some(Field::Output),
+            format!(
+                "the final output {} repeats the message_start placeholder ({}) while {}",
+                show(Some(out)),
+                placeholder.value,
+                show(Some(m))
+            ),
+        );
+        return;
+    }
+    a.check(inv, Some(id), Status::Held);
+}
+
+fn cumulative_not_summed(a: &mut Auditor, id: SideId, side: &Normalized) {
+    let inv = Invariant::CumulativeNotSummed;
+    let ch = &side.channels;
+    if ch.message_deltas.is_empty() {
+        a.check(inv, Some(id), Status::NotApplicable);
+        return;
+    }
+    for field in [Field::Input, Field::CacheRead, Field::CacheWrite, Field::Output] {
+        let mut prev: Option<&crate::core::normalize::Obs> = None;
+        for d in &ch.message_deltas {
+            if let Some(o) = d.get(field) {
+                if let Some(p) = prev.filter(|p| o.value < p.value) {
+                    a.violated(
+                        inv,
+                        Some(id),
+                        Some(field),
+                        format!(
+                            "cumulative counter decreased from {} to {}: the deltas are not cumulative",
+                            show(Some(p)),
+                            show(Some(o))
+                        ),
+                    );
+                    return;
+                }
+                prev = Some(o);
+            }
+        }
+    }
+    // With an independent reference (invocationMetrics), recognise the two summing signatures.
+    let outs: Vec<u64> = ch
+        .message_deltas
+        .iter()
+        .filter_map(|d| d.output.as_ref().map(|o| o.value))
+        .collect();
+    let reference = ch.invocation_metrics.as_ref().and_then(|m| m.output.as_ref());
+    if let (Some(r), Some(&last)) = (reference, outs.last())
+        && last != r.value
+    {
+        let sum: u64 = outs.iter().sum();
+        let before = if outs.len() >= 2 {
+            Some(outs[outs.len() - 2])
+        } else {
+            ch.message_start.as_ref().and_then(|s| s.output.as_ref()).map(|o| o.value)
+        };
+        if outs.len() >= 2 && sum == r.value {
+            a.violated(
+                inv,
+                Some(id),
+                Some(Field::Output),
+                format!(
+                    "message_delta output counters {outs:?} sum to {} ({}): they were emitted as increments, not cumulative totals",
+                    r.value, r.source
+                ),
+            );
+            return;
+        }
+        if let Some(b) = before.filter(|b| last >= *b && last - b == r.value) {
+            a.violated(
+                inv,
+                Some(id),
+                Some(Field::Output),
+                format!(
+                    "the final output counter {last} is the previous figure {b} plus the real count {} ({}): cumulative counters were summed",
+                    r.value, r.source
+                ),
+            );
+            return;
+        }
+    }
+    a.check(inv, Some(id), Status::Held);
+}
+
+fn headers_match_body(a: &mut Auditor, id: SideId, side: &Normalized) {
+    let inv = Invariant::HeadersMatchBody;
+    let (Some(h), Some(b)) = (&side.channels.headers, &side.channels.body) else {
+        a.check(inv, Some(id), Status::NotApplicable);
+        if side.channels.headers.is_none() && side.channels.body.is_some() {
+            a.find(inv, Severity::Note, Some(id), None,
+                "no X-Amzn-Bedrock-*-Token-Count headers (a gateway may strip them); the body is the only source".into());
+        }
+        return;
+    };
+    let mut ok = true;
+    for field in [Field::Input, Field::CacheRead, Field::CacheWrite, Field::Output] {
+        if let Some(hv) = h.get(field) {
+            let bv = b.value(field).unwrap_or(0);
+            if hv.value != bv {
+                ok = false;
+                a.violated(
+                    inv,
+                    Some(id),
+                    Some(field),
+                    format!("{field}: {} but body says {}", show(Some(hv)), show(b.get(field)).replace("absent", "absent (0)")),
+                );
+            }
+        }
+    }
+    if ok {
+        a.check(inv, Some(id), Status::Held);
+    }
+}
+
+fn metrics_match_events(a: &mut Auditor, id: SideId, side: &Normalized) {
+    let inv = Invariant::MetricsMatchEvents;
+    let ch = &side.channels;
+    let Some(m) = &ch.invocation_metrics else {
+        a.check(inv, Some(id), Status::NotApplicable);
+        if side.stream.as_ref().is_some_and(|s| s.terminal_frame.is_some()) {
+            a.find(inv, Severity::Note, Some(id), None,
+                "the last chunk carries no amazon-bedrock-invocationMetrics (Bedrock sends them on message_stop); only the Anthropic events count".into());
+        }
+        return;
+    };
+    let event = |field: Field| -> Option<&crate::core::normalize::Obs> {
+        match field {
+            Field::Output => ch.message_deltas.iter().rev().find_map(|d| d.output.as_ref()),
+            f => ch
+                .message_deltas
+                .iter()
+                .rev()
+                .find_map(|d| d.get(f))
+                .or_else(|| ch.message_start.as_ref().and_then(|s| s.get(f))),
+        }
+    };
+    let mut ok = true;
+    for field in [Field::Input, Field::CacheRead, Field::CacheWrite, Field::Output] {
+        let Some(mv) = m.get(field) else { continue };
+        let ev = event(field);
+        let evv = match (field, ev) {
+            (_, Some(o)) => o.value,
+            (Field::Output, None) => continue, // no message_delta: usage-present speaks to that
+            (Field::Input, None) => continue,
+            (_, None) => 0,
+        };
+        if mv.value != evv {
+            ok = false;
+            a.violated(
+                inv,
+                Some(id),
+                Some(field),
+                format!("{field}: {} but the events say {}", show(Some(mv)), show(ev).replace("absent", "absent (0)")),
+            );
+        }
+    }
+    if ok {
+        a.check(inv, Some(id), Status::Held);
+    }
+}
+
+fn total_is_sum(a: &mut Auditor, id: SideId, side: &Normalized) {
+    let inv = Invariant::TotalIsSum;
+    let u = &side.usage;
+    let Some(total) = u.total.as_ref().filter(|t| t.kind == Kind::Reported) else {
+        a.check(inv, Some(id), Status::NotApplicable);
+        return;
+    };
+    let (Some(input_total), Some(out)) = (u.input_total(), u.value(Field::Output)) else {
+        a.check(inv, Some(id), Status::NotApplicable);
+        return;
+    };
+    if total.value == input_total + out {
+        a.check(inv, Some(id), Status::Held);
+    } else {
+        a.violated(
+            inv,
+            Some(id),
+            Some(Field::Total),
+            format!(
+                "{} but input {} + cache_read {} + cache_write {} + output {} = {}",
+                show(Some(total)),
+                u.value(Field::Input).unwrap_or(0),
+                u.value(Field::CacheRead).unwrap_or(0),
+                u.value(Field::CacheWrite).unwrap_or(0),
+                out,
+                input_total + out
+            ),
+        );
+    }
+}

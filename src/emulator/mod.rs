@@ -1,0 +1,621 @@
+//! A wire-faithful Bedrock Runtime on loopback, with known ground truth.
+//!
+//! Routes: `POST /model/{id}/invoke`, `/invoke-with-response-stream`, `/converse`,
+//! `/converse-stream` and `/count-tokens`; `GET /_tokaudit/ledger` (JSON, every request with
+//! the usage it reported) and `DELETE /_tokaudit/ledger` (reset). Streams use real
+//! event-stream framing (both CRCs, via `aws-smithy-eventstream`), base64 chunks with the
+//! `p` padding field, the `output_tokens` placeholder in `message_start`, cumulative
+//! `message_delta`, and `invocationMetrics` on the last chunk. Errors carry
+//! `x-amzn-errortype` and a JSON `message`. The synthetic model is in [`model`]; faults in
+//! [`faults`]. Shapes: `shared/reference/wire-formats.md` §1–4.
+
+pub mod faults;
+pub mod model;
+
+use crate::core::capture::{Operation, encode_frame};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine;
+use bytes::Bytes;
+use faults::{FAULT_HEADER, Fault};
+use model::ModelRequest;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Largest request body accepted (Bedrock's own limit is 25,000,000 bytes).
+pub const MAX_BODY_BYTES: usize = 25_000_000;
+/// Prompt-cache lifetime.
+pub const CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// Usage the emulator reported for one response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Usage {
+    /// Uncached input.
+    pub input: u64,
+    /// Cache read.
+    pub cache_read: u64,
+    /// Cache write.
+    pub cache_write: u64,
+    /// Output.
+    pub output: u64,
+}
+
+impl Usage {
+    fn total(&self) -> u64 {
+        self.input + self.cache_read + self.cache_write + self.output
+    }
+}
+
+/// One ledger entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerEntry {
+    /// `x-amzn-requestid` of the response.
+    pub request_id: String,
+    /// The operation (`InvokeModel`, …, `CountTokens`).
+    pub operation: String,
+    /// The model id from the path.
+    pub model: String,
+    /// HTTP status returned.
+    pub status: u16,
+    /// The synthetic model's true usage (absent for rejected requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truth: Option<Usage>,
+    /// The usage the response carried on its final channel (differs from `truth` under faults).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported: Option<Usage>,
+    /// Faults applied.
+    pub faults: Vec<String>,
+}
+
+/// Emulator configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Faults applied to every request.
+    pub faults: Vec<Fault>,
+}
+
+/// Shared emulator state.
+#[derive(Debug)]
+pub struct Emulator {
+    config: Config,
+    requests: AtomicU64,
+    cache: Mutex<HashMap<(String, u64), Instant>>,
+    ledger: Mutex<Vec<LedgerEntry>>,
+}
+
+impl Emulator {
+    /// A new emulator.
+    pub fn new(config: Config) -> Arc<Self> {
+        Arc::new(Emulator {
+            config,
+            requests: AtomicU64::new(0),
+            cache: Mutex::new(HashMap::new()),
+            ledger: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A copy of the ledger.
+    pub fn ledger(&self) -> Vec<LedgerEntry> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn record(&self, entry: LedgerEntry) {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+    }
+
+    /// Split input into (input, cache_read, cache_write) and update the cache.
+    fn cache_split(&self, model: &str, req: &ModelRequest) -> (u64, u64, u64) {
+        let Some(key) = req.cache_key.filter(|_| req.cache_prefix > 0) else {
+            return (req.input_total, 0, 0);
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let k = (model.to_string(), key);
+        let hit = cache.get(&k).is_some_and(|exp| *exp > now);
+        cache.insert(k, now + CACHE_TTL);
+        let rest = req.input_total - req.cache_prefix;
+        if hit {
+            (rest, req.cache_prefix, 0)
+        } else {
+            (rest, 0, req.cache_prefix)
+        }
+    }
+}
+
+/// The router, for embedding.
+pub fn router(emulator: Arc<Emulator>) -> Router {
+    Router::new()
+        .route("/model/{model}/invoke", post(|s, p, h, b| handle(s, p, h, b, Op::Invoke)))
+        .route(
+            "/model/{model}/invoke-with-response-stream",
+            post(|s, p, h, b| handle(s, p, h, b, Op::InvokeStream)),
+        )
+        .route("/model/{model}/converse", post(|s, p, h, b| handle(s, p, h, b, Op::Converse)))
+        .route(
+            "/model/{model}/converse-stream",
+            post(|s, p, h, b| handle(s, p, h, b, Op::ConverseStream)),
+        )
+        .route("/model/{model}/count-tokens", post(count_tokens))
+        .route(
+            "/_tokaudit/ledger",
+            axum::routing::get(|State(e): State<Arc<Emulator>>| async move {
+                axum::Json(json!({"entries": e.ledger()}))
+            })
+            .delete(|State(e): State<Arc<Emulator>>| async move {
+                e.ledger.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .fallback(|uri: axum::http::Uri| async move {
+            aws_error(
+                StatusCode::NOT_FOUND,
+                "UnknownOperationException",
+                &format!("no Bedrock Runtime operation at {}", uri.path()),
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(emulator)
+}
+
+/// Bind on `addr` and serve in the background; returns the bound address.
+pub async fn spawn(
+    emulator: Arc<Emulator>,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let handle = tokio::spawn(async move {
+        let _ = axum::serve(listener, router(emulator)).await;
+    });
+    Ok((local, handle))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Invoke,
+    InvokeStream,
+    Converse,
+    ConverseStream,
+}
+
+impl Op {
+    fn operation(self) -> Operation {
+        match self {
+            Op::Invoke => Operation::InvokeModel,
+            Op::InvokeStream => Operation::InvokeModelWithResponseStream,
+            Op::Converse => Operation::Converse,
+            Op::ConverseStream => Operation::ConverseStream,
+        }
+    }
+}
+
+fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let mut resp = (status, axum::Json(json!({ "message": message }))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"
+    )) {
+        resp.headers_mut().insert("x-amzn-errortype", v);
+    }
+    resp
+}
+
+fn request_id(n: u64) -> String {
+    format!("{:08x}-7a3c-4e1d-9b2f-{:012x}", 0x70ca_0d17u32, n)
+}
+
+/// Size-hiding padding, deterministic per frame.
+fn padding(n: usize) -> String {
+    const ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456";
+    ALPHABET[..(n * 7 + 3) % ALPHABET.len() + 1].to_string()
+}
+
+async fn handle(
+    State(em): State<Arc<Emulator>>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    op: Op,
+) -> Response {
+    let n = em.requests.fetch_add(1, Ordering::SeqCst);
+    let rid = request_id(n + 1);
+    let mut faults = em.config.faults.clone();
+    if let Some(h) = headers.get(FAULT_HEADER) {
+        match h.to_str().map_err(|e| e.to_string()).and_then(faults::parse_list) {
+            Ok(more) => faults.extend(more),
+            Err(e) => return aws_error(StatusCode::BAD_REQUEST, "ValidationException", &e),
+        }
+    }
+    let fault_names: Vec<String> = faults.iter().map(ToString::to_string).collect();
+    let has = |f: &Fault| faults.contains(f);
+    let mut entry = LedgerEntry {
+        request_id: rid.clone(),
+        operation: op.operation().to_string(),
+        model: model.clone(),
+        status: 200,
+        truth: None,
+        reported: None,
+        faults: fault_names,
+    };
+    let reject = |em: &Emulator, mut entry: LedgerEntry, status: StatusCode, kind: &str, msg: &str| {
+        entry.status = status.as_u16();
+        em.record(entry);
+        let mut r = aws_error(status, kind, msg);
+        r.headers_mut().insert("x-amzn-requestid", HeaderValue::from_str(&rid).expect("ascii"));
+        r
+    };
+    if has(&Fault::Throttle) || (has(&Fault::ThrottleOnce) && n == 0) {
+        return reject(&em, entry, StatusCode::TOO_MANY_REQUESTS, "ThrottlingException", "Too many requests, please wait before trying again.");
+    }
+    if has(&Fault::ServerError) {
+        return reject(&em, entry, StatusCode::INTERNAL_SERVER_ERROR, "InternalServerException", "The server encountered an internal error.");
+    }
+    let json: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return reject(&em, entry, StatusCode::BAD_REQUEST, "ValidationException", &format!("Malformed input request: the body is not valid JSON ({e})"));
+        }
+    };
+    let parsed = match op {
+        Op::Invoke | Op::InvokeStream => model::from_invoke(&json),
+        Op::Converse | Op::ConverseStream => model::from_converse(&json),
+    };
+    let req = match parsed {
+        Ok(r) => r,
+        Err(model::Invalid(msg)) => {
+            return reject(&em, entry, StatusCode::BAD_REQUEST, "ValidationException", &msg);
+        }
+    };
+    let (pieces, stop) = model::generate(&req);
+    let (input, cache_read, cache_write) = em.cache_split(&model, &req);
+    let truth = Usage {
+        input,
+        cache_read,
+        cache_write,
+        output: pieces.len() as u64,
+    };
+    entry.truth = Some(truth);
+    let generation = Generation {
+        pieces,
+        stop,
+        truth,
+        rid: rid.clone(),
+        model: model.clone(),
+    };
+    let (mut resp, reported) = match op {
+        Op::Invoke => invoke_response(&generation, &faults),
+        Op::InvokeStream => invoke_stream_response(&generation, &faults),
+        Op::Converse => converse_response(&generation, &faults),
+        Op::ConverseStream => converse_stream_response(&generation, &faults),
+    };
+    entry.reported = reported;
+    em.record(entry);
+    resp.headers_mut().insert("x-amzn-requestid", HeaderValue::from_str(&rid).expect("ascii"));
+    resp
+}
+
+struct Generation {
+    pieces: Vec<String>,
+    stop: &'static str,
+    truth: Usage,
+    rid: String,
+    model: String,
+}
+
+impl Generation {
+    fn text(&self) -> String {
+        self.pieces.concat()
+    }
+    fn latency(&self) -> u64 {
+        120 + 9 * self.truth.output
+    }
+}
+
+/// The literal usage block LiteLLM v1.63.14 substituted on every streamed call.
+const HARDCODED: Usage = Usage {
+    input: 3,
+    cache_read: 1796,
+    cache_write: 0,
+    output: 392,
+};
+
+fn anthropic_usage(u: &Usage, output: u64) -> Value {
+    json!({
+        "input_tokens": u.input,
+        "cache_creation_input_tokens": u.cache_write,
+        "cache_read_input_tokens": u.cache_read,
+        "cache_creation": {"ephemeral_5m_input_tokens": u.cache_write, "ephemeral_1h_input_tokens": 0},
+        "output_tokens": output,
+    })
+}
+
+fn invoke_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
+    let u = g.truth;
+    let mut body = json!({
+        "id": format!("msg_bdrk_{}", &g.rid[..8]),
+        "type": "message",
+        "role": "assistant",
+        "model": g.model,
+        "content": [{"type": "text", "text": g.text()}],
+        "stop_reason": g.stop,
+        "stop_sequence": null,
+        "usage": anthropic_usage(&u, u.output),
+    });
+    let no_usage = faults.contains(&Fault::NoBodyUsage);
+    if no_usage && let Some(o) = body.as_object_mut() {
+        o.remove("usage");
+    }
+    let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
+    let h = resp.headers_mut();
+    h.insert("x-amzn-bedrock-invocation-latency", g.latency().into());
+    if !no_usage {
+        let skew = if faults.contains(&Fault::HeaderSkew) { 2 } else { 0 };
+        h.insert("x-amzn-bedrock-input-token-count", (u.input + skew).into());
+        h.insert("x-amzn-bedrock-output-token-count", u.output.into());
+        if u.cache_read + u.cache_write > 0 {
+            h.insert("x-amzn-bedrock-cache-read-input-token-count", u.cache_read.into());
+            h.insert("x-amzn-bedrock-cache-write-input-token-count", u.cache_write.into());
+        }
+    }
+    (resp, (!no_usage).then_some(u))
+}
+
+fn event_frame(event_type: &str, payload: &Value) -> Bytes {
+    encode_frame(
+        &[
+            (":event-type", event_type),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ],
+        serde_json::to_vec(payload).expect("json"),
+    )
+}
+
+fn chunk_frame(index: usize, event: &Value) -> Bytes {
+    let inner = serde_json::to_vec(event).expect("json");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(inner);
+    event_frame("chunk", &json!({"bytes": b64, "p": padding(index)}))
+}
+
+fn exception_frame(kind: &str) -> Bytes {
+    let payload = if kind == "modelStreamErrorException" {
+        json!({"message": "Model Stream Error", "originalStatusCode": 500, "originalMessage": "The model stream failed."})
+    } else {
+        json!({"message": format!("{kind} raised mid-stream by the tokaudit emulator")})
+    };
+    encode_frame(
+        &[
+            (":exception-type", kind),
+            (":content-type", "application/json"),
+            (":message-type", "exception"),
+        ],
+        serde_json::to_vec(&payload).expect("json"),
+    )
+}
+
+fn stream_exception(faults: &[Fault]) -> Option<&str> {
+    faults.iter().find_map(|f| match f {
+        Fault::StreamException(t) => Some(t.as_str()),
+        _ => None,
+    })
+}
+
+fn stream_body(frames: Vec<Bytes>, faults: &[Fault], content_type: Option<&str>) -> Response {
+    let chunks: Vec<Bytes> = if faults.contains(&Fault::TinyWrites) {
+        let all: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
+        all.chunks(7).map(Bytes::copy_from_slice).collect()
+    } else {
+        frames
+    };
+    let stream = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
+    let mut resp = Response::new(Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/vnd.amazon.eventstream"));
+    if let Some(ct) = content_type {
+        h.insert("x-amzn-bedrock-content-type", HeaderValue::from_str(ct).expect("ascii"));
+    }
+    resp
+}
+
+fn invoke_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
+    let has = |f: &Fault| faults.contains(f);
+    let reported = if has(&Fault::HardcodedUsage) { HARDCODED } else { g.truth };
+    let placeholder = 1;
+    let mut events: Vec<Value> = vec![json!({
+        "type": "message_start",
+        "message": {
+            "id": format!("msg_bdrk_{}", &g.rid[..8]),
+            "type": "message", "role": "assistant", "model": g.model,
+            "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": anthropic_usage(&reported, placeholder),
+        }
+    })];
+    events.push(json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
+    let mut frames: Vec<Bytes> = Vec::new();
+    let mut deltas_at: Vec<(usize, u64)> = Vec::new(); // (event index, cumulative output)
+    for (i, piece) in g.pieces.iter().enumerate() {
+        events.push(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}));
+        let emitted = (i + 1) as u64;
+        if (has(&Fault::MultiDelta) || has(&Fault::SummedDeltas))
+            && emitted % 8 == 0
+            && emitted < g.truth.output
+        {
+            deltas_at.push((events.len(), emitted));
+            events.push(Value::Null); // placeholder for a mid-stream message_delta
+        }
+    }
+    let exception_after = stream_exception(faults).map(|_| 3); // after the first content delta
+    events.push(json!({"type": "content_block_stop", "index": 0}));
+    // Cumulative values of the final counters, then how a relay rewrote them.
+    let mut counters: Vec<u64> = deltas_at.iter().map(|(_, c)| *c).collect();
+    counters.push(reported.output);
+    if has(&Fault::SummedDeltas) {
+        let mut acc = placeholder;
+        for c in counters.iter_mut() {
+            acc += *c;
+            *c = acc;
+        }
+    }
+    for (k, (at, _)) in deltas_at.iter().enumerate() {
+        events[*at] = json!({"type": "message_delta", "delta": {"stop_reason": null, "stop_sequence": null}, "usage": {"output_tokens": counters[k]}});
+    }
+    let final_output = if has(&Fault::PlaceholderFinal) { placeholder } else { *counters.last().expect("one") };
+    let final_usage = !has(&Fault::NoFinalUsage);
+    if final_usage {
+        events.push(json!({"type": "message_delta", "delta": {"stop_reason": g.stop, "stop_sequence": null}, "usage": {"output_tokens": final_output}}));
+    } else {
+        events.retain(|e| e.get("type").and_then(Value::as_str) != Some("message_delta"));
+    }
+    let mut stop = json!({"type": "message_stop"});
+    if final_usage && !has(&Fault::NoMetrics) {
+        let skew = if has(&Fault::MetricsSkew) { 3 } else { 0 };
+        let mut m = json!({
+            "inputTokenCount": reported.input,
+            "outputTokenCount": reported.output + skew,
+            "invocationLatency": g.latency(),
+            "firstByteLatency": 95,
+        });
+        if reported.cache_read + reported.cache_write > 0 {
+            m["cacheReadInputTokenCount"] = reported.cache_read.into();
+            m["cacheWriteInputTokenCount"] = reported.cache_write.into();
+        }
+        stop["amazon-bedrock-invocationMetrics"] = m;
+    }
+    let cut = has(&Fault::CutStream);
+    if !cut {
+        events.push(stop);
+    } else {
+        events.retain(|e| {
+            !matches!(e.get("type").and_then(Value::as_str), Some("message_delta" | "message_stop" | "content_block_stop"))
+        });
+    }
+    for (i, e) in events.iter().enumerate() {
+        if Some(i) == exception_after {
+            frames.push(exception_frame(stream_exception(faults).expect("set")));
+            break;
+        }
+        frames.push(chunk_frame(i, e));
+    }
+    let reported = (final_usage && !cut && exception_after.is_none()).then_some(Usage { output: final_output, ..reported });
+    (stream_body(frames, faults, Some("application/json")), reported)
+}
+
+fn converse_usage(u: &Usage) -> Value {
+    let mut v = json!({
+        "inputTokens": u.input,
+        "outputTokens": u.output,
+        "totalTokens": u.total(),
+    });
+    if u.cache_read + u.cache_write > 0 {
+        v["cacheReadInputTokens"] = u.cache_read.into();
+        v["cacheWriteInputTokens"] = u.cache_write.into();
+        if u.cache_write > 0 {
+            v["cacheDetails"] = json!([{"ttl": "5m", "inputTokens": u.cache_write}]);
+        }
+    }
+    v
+}
+
+fn converse_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
+    let mut body = json!({
+        "output": {"message": {"role": "assistant", "content": [{"text": g.text()}]}},
+        "stopReason": g.stop,
+        "usage": converse_usage(&g.truth),
+        "metrics": {"latencyMs": g.latency()},
+    });
+    let no_usage = faults.contains(&Fault::NoBodyUsage);
+    if no_usage && let Some(o) = body.as_object_mut() {
+        o.remove("usage");
+    }
+    ((StatusCode::OK, axum::Json(body)).into_response(), (!no_usage).then_some(g.truth))
+}
+
+fn converse_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
+    let has = |f: &Fault| faults.contains(f);
+    let reported = if has(&Fault::HardcodedUsage) {
+        Usage { ..HARDCODED }
+    } else {
+        g.truth
+    };
+    let mut events: Vec<(&str, Value)> = vec![("messageStart", json!({"role": "assistant"}))];
+    for piece in &g.pieces {
+        events.push(("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": piece}})));
+    }
+    events.push(("contentBlockStop", json!({"contentBlockIndex": 0})));
+    let cut = has(&Fault::CutStream);
+    if !cut {
+        events.push((
+            "messageStop",
+            json!({"stopReason": g.stop, "additionalModelResponseFields": {"delta": {"stop_sequence": null}}}),
+        ));
+    }
+    let final_usage = !cut && !has(&Fault::NoFinalUsage);
+    if final_usage {
+        let meta = json!({"usage": converse_usage(&reported), "metrics": {"latencyMs": g.latency()}});
+        let meta = if has(&Fault::NestedUsage) { json!({"metadata": meta}) } else { meta };
+        events.push(("metadata", meta));
+    }
+    let exception = stream_exception(faults);
+    let mut frames = Vec::new();
+    for (i, (kind, mut payload)) in events.into_iter().enumerate() {
+        if exception.is_some() && i == 2 {
+            frames.push(exception_frame(exception.expect("set")));
+            break;
+        }
+        payload["p"] = padding(i).into();
+        frames.push(event_frame(kind, &payload));
+    }
+    let reported = (final_usage && exception.is_none() && !has(&Fault::NestedUsage)).then_some(reported);
+    (stream_body(frames, faults, None), reported)
+}
+
+async fn count_tokens(
+    State(em): State<Arc<Emulator>>,
+    Path(model): Path<String>,
+    body: Bytes,
+) -> Response {
+    let n = em.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let rid = request_id(n);
+    let bad = |msg: String| aws_error(StatusCode::BAD_REQUEST, "ValidationException", &msg);
+    let Ok(json) = serde_json::from_slice::<Value>(&body) else {
+        return bad("Malformed input request: the body is not valid JSON".into());
+    };
+    let parsed = if let Some(b64) = json.pointer("/input/invokeModel/body").and_then(Value::as_str) {
+        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+            return bad("input.invokeModel.body is not valid base64".into());
+        };
+        match serde_json::from_slice::<Value>(&raw) {
+            Ok(inner) => model::from_invoke(&inner),
+            Err(e) => return bad(format!("input.invokeModel.body is not valid JSON ({e})")),
+        }
+    } else if let Some(c) = json.pointer("/input/converse") {
+        model::from_converse(c)
+    } else {
+        return bad("input must contain exactly one of invokeModel or converse".into());
+    };
+    match parsed {
+        Ok(req) => {
+            em.record(LedgerEntry {
+                request_id: rid.clone(),
+                operation: "CountTokens".into(),
+                model,
+                status: 200,
+                truth: Some(Usage { input: req.input_total, ..Usage::default() }),
+                reported: Some(Usage { input: req.input_total, ..Usage::default() }),
+                faults: Vec::new(),
+            });
+            let mut r = axum::Json(json!({"inputTokens": req.input_total})).into_response();
+            r.headers_mut().insert("x-amzn-requestid", HeaderValue::from_str(&rid).expect("ascii"));
+            r
+        }
+        Err(model::Invalid(msg)) => bad(msg),
+    }
+}

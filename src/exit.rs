@@ -1,0 +1,48 @@
+//! Process exit codes, documented as named constants (PRODUCT.md §5).
+//!
+//! When several apply, the most serious wins in this order: [`MISMATCH`], then [`RUNTIME`],
+//! then [`INCONCLUSIVE`]. Zero audited cases is never success.
+
+use crate::core::audit::Verdict;
+
+/// Every check held.
+pub const SUCCESS: i32 = 0;
+/// A mismatch or violated invariant was found.
+pub const MISMATCH: i32 = 1;
+/// Command-line usage error (clap's own code).
+pub const USAGE: i32 = 2;
+/// Runtime error: auth, network, exception frame, malformed fixture, nothing to audit.
+pub const RUNTIME: i32 = 3;
+/// Nothing contradicted, but something could not be compared.
+pub const INCONCLUSIVE: i32 = 4;
+
+/// The exit code for a set of case verdicts.
+pub fn for_verdicts(verdicts: impl IntoIterator<Item = Verdict>) -> i32 {
+    let verdicts: Vec<Verdict> = verdicts.into_iter().collect();
+    if verdicts.is_empty() {
+        RUNTIME
+    } else if verdicts.contains(&Verdict::Mismatch) {
+        MISMATCH
+    } else if verdicts.contains(&Verdict::Error) {
+        RUNTIME
+    } else if verdicts.contains(&Verdict::Inconclusive) {
+        INCONCLUSIVE
+    } else {
+        SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Verdict::*;
+
+    #[test]
+    fn precedence_is_mismatch_then_error_then_inconclusive() {
+        assert_eq!(for_verdicts([Pass, Inconclusive, Error, Mismatch]), MISMATCH);
+        assert_eq!(for_verdicts([Pass, Inconclusive, Error]), RUNTIME);
+        assert_eq!(for_verdicts([Pass, Inconclusive]), INCONCLUSIVE);
+        assert_eq!(for_verdicts([Pass, Pass]), SUCCESS);
+        assert_eq!(for_verdicts([]), RUNTIME);
+    }
+}

@@ -1,0 +1,5 @@
+//! The `tokaudit` binary: everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    tokaudit::commands::main()
+}

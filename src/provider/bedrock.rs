@@ -1,0 +1,331 @@
+//! Bedrock Runtime through the real AWS SDK: SigV4, the credential chain, retries and the
+//! SDK's own event-stream decoding. Each call returns a [`Capture`] recorded by
+//! [`CaptureInterceptor`](super::capture_interceptor::CaptureInterceptor).
+//!
+//! Two ways to build a client:
+//! - [`BedrockClient::live`]: `aws-config`'s full default chain (env, profile, SSO, web
+//!   identity, ECS, instance metadata), with the region resolved first (never by probing
+//!   instance metadata) and a bounded credential preflight, so a machine with no AWS set-up
+//!   fails in well under two seconds with a message that says what to do.
+//! - [`BedrockClient::hermetic`]: the service config builder only, with static fake
+//!   credentials and an explicit endpoint: no environment, no profile files, no network probe.
+//!   This is what `--offline` and the tests use against the emulator.
+
+use super::Prompt;
+use super::capture_interceptor::CaptureInterceptor;
+use crate::core::capture::{Capture, Operation, RecordedRequest, TransportError};
+use aws_config::BehaviorVersion;
+use aws_config::meta::region::RegionProviderChain;
+use aws_sdk_bedrockruntime::config::{Credentials, ProvideCredentials, Region};
+use aws_sdk_bedrockruntime::error::{DisplayErrorContext, SdkError};
+use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_sdk_bedrockruntime::types::{
+    CachePointBlock, CachePointType, ContentBlock, ConversationRole, InferenceConfiguration,
+    Message, SystemContentBlock,
+};
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use std::time::{Duration, Instant};
+
+/// How long the credential preflight may take before tokaudit gives up.
+pub const CREDENTIAL_PREFLIGHT: Duration = Duration::from_millis(1500);
+
+/// Errors setting up the live client. Each says how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// No region anywhere.
+    #[error("no AWS region: pass --region, set AWS_REGION, or set `region` in your AWS profile")]
+    NoRegion,
+    /// The credential chain found nothing (or hung).
+    #[error("no usable AWS credentials after {elapsed_ms} ms: {detail}. Configure credentials (aws configure / aws sso login / AWS_PROFILE / AWS_ACCESS_KEY_ID), or run with --offline to use the built-in emulator")]
+    NoCredentials {
+        /// How long the preflight took.
+        elapsed_ms: u128,
+        /// What the chain said.
+        detail: String,
+    },
+}
+
+/// Client settings from the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `--region`.
+    pub region: Option<String>,
+    /// `--profile`.
+    pub profile: Option<String>,
+    /// `--endpoint-url`.
+    pub endpoint_url: Option<String>,
+    /// `--timeout`, per call (the whole stream included).
+    pub timeout: Duration,
+    /// SDK attempts per call (retries on throttling and transient errors).
+    pub max_attempts: u32,
+}
+
+/// A Bedrock Runtime client that captures raw exchanges.
+#[derive(Debug, Clone)]
+pub struct BedrockClient {
+    client: aws_sdk_bedrockruntime::Client,
+    /// The resolved region.
+    pub region: String,
+    timeout: Duration,
+}
+
+fn common_config(settings: &Settings) -> (RetryConfig, TimeoutConfig) {
+    (
+        RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)),
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(settings.timeout)
+            .build(),
+    )
+}
+
+impl BedrockClient {
+    /// A live client with the user's own AWS set-up.
+    pub async fn live(settings: &Settings) -> Result<Self, ProviderError> {
+        let started = Instant::now();
+        // The region is resolved from the flag, the environment and the profile only: the
+        // default chain would also probe instance metadata, which can hang for seconds.
+        let mut profile_region = aws_config::profile::ProfileFileRegionProvider::builder();
+        if let Some(p) = &settings.profile {
+            profile_region = profile_region.profile_name(p);
+        }
+        let chain = RegionProviderChain::first_try(settings.region.clone().map(Region::new))
+            .or_else(aws_config::environment::EnvironmentVariableRegionProvider::new())
+            .or_else(profile_region.build());
+        let region = chain.region().await.ok_or(ProviderError::NoRegion)?;
+        let (retry, timeout) = common_config(settings);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(region.clone())
+            .retry_config(retry)
+            .timeout_config(timeout);
+        if let Some(p) = &settings.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let shared = loader.load().await;
+        let provider = shared
+            .credentials_provider()
+            .ok_or_else(|| ProviderError::NoCredentials {
+                elapsed_ms: started.elapsed().as_millis(),
+                detail: "the default chain has no credential provider".into(),
+            })?;
+        match tokio::time::timeout(CREDENTIAL_PREFLIGHT, provider.provide_credentials()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(ProviderError::NoCredentials {
+                    elapsed_ms: started.elapsed().as_millis(),
+                    detail: one_line(&DisplayErrorContext(&e).to_string()),
+                });
+            }
+            Err(_) => {
+                return Err(ProviderError::NoCredentials {
+                    elapsed_ms: started.elapsed().as_millis(),
+                    detail: format!(
+                        "the credential chain did not answer within {} ms (instance metadata unreachable?); set AWS_EC2_METADATA_DISABLED=true off EC2",
+                        CREDENTIAL_PREFLIGHT.as_millis()
+                    ),
+                });
+            }
+        }
+        Ok(BedrockClient {
+            client: aws_sdk_bedrockruntime::Client::new(&shared),
+            region: region.to_string(),
+            timeout: settings.timeout,
+        })
+    }
+
+    /// A hermetic client for a local endpoint: static fake credentials, explicit region,
+    /// no environment or profile lookups, no network probes.
+    pub fn hermetic(endpoint_url: &str, region: &str, settings: &Settings) -> Self {
+        let (retry, timeout) = common_config(settings);
+        let conf = aws_sdk_bedrockruntime::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .credentials_provider(Credentials::new(
+                "TOKAUDITOFFLINE",
+                "offline-not-a-secret",
+                None,
+                None,
+                "tokaudit-offline",
+            ))
+            .endpoint_url(endpoint_url)
+            .retry_config(retry)
+            .timeout_config(timeout)
+            .build();
+        BedrockClient {
+            client: aws_sdk_bedrockruntime::Client::from_conf(conf),
+            region: region.to_string(),
+            timeout: settings.timeout,
+        }
+    }
+
+    /// Call one operation and return its raw capture. Never fails: failures are part of the
+    /// capture (HTTP errors and exception frames in the response, the rest as a transport error).
+    pub async fn call(&self, operation: Operation, prompt: &Prompt) -> Capture {
+        let cap = CaptureInterceptor::default();
+        let outcome = tokio::time::timeout(self.timeout, self.send(operation, prompt, &cap)).await;
+        let transport_error = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(TransportError {
+                kind: "timeout".into(),
+                message: format!(
+                    "no complete response within {} s; raise --timeout",
+                    self.timeout.as_secs_f32()
+                ),
+            }),
+        };
+        let rec = cap.recording.lock().unwrap_or_else(|e| e.into_inner());
+        let response = rec.response();
+        // An error the response itself explains (HTTP status, exception frame) needs no
+        // second copy; keep only errors the bytes do not show.
+        let explained = response.as_ref().is_some_and(|r| {
+            !(200..300).contains(&r.status)
+                || matches!(&r.body, crate::core::capture::ResponseBody::Frames(f)
+                    if f.iter().any(|raw| crate::core::capture::decode_frame(raw)
+                        .is_ok_and(|d| d.message_type != "event")))
+        });
+        Capture {
+            operation,
+            attempts: rec.attempts,
+            request: rec.request.clone().unwrap_or_else(|| RecordedRequest {
+                method: "POST".into(),
+                path: format!("/model/{}/{}", prompt.model, operation.path_suffix()),
+                ..RecordedRequest::default()
+            }),
+            response,
+            transport_error: if explained { None } else { transport_error },
+        }
+    }
+
+    async fn send(
+        &self,
+        operation: Operation,
+        prompt: &Prompt,
+        cap: &CaptureInterceptor,
+    ) -> Result<(), TransportError> {
+        let body = || Blob::new(serde_json::to_vec(&prompt.invoke_body()).expect("json"));
+        match operation {
+            Operation::InvokeModel => {
+                self.client
+                    .invoke_model()
+                    .model_id(&prompt.model)
+                    .content_type("application/json")
+                    .accept("application/json")
+                    .body(body())
+                    .customize()
+                    .interceptor(cap.clone())
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+            }
+            Operation::InvokeModelWithResponseStream => {
+                let mut out = self
+                    .client
+                    .invoke_model_with_response_stream()
+                    .model_id(&prompt.model)
+                    .content_type("application/json")
+                    .accept("application/json")
+                    .body(body())
+                    .customize()
+                    .interceptor(cap.clone())
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                while out.body.recv().await.map_err(sdk_error)?.is_some() {}
+            }
+            Operation::Converse => {
+                let (messages, system, config) = converse_input(prompt)?;
+                self.client
+                    .converse()
+                    .model_id(&prompt.model)
+                    .set_messages(Some(messages))
+                    .set_system(system)
+                    .inference_config(config)
+                    .customize()
+                    .interceptor(cap.clone())
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+            }
+            Operation::ConverseStream => {
+                let (messages, system, config) = converse_input(prompt)?;
+                let mut out = self
+                    .client
+                    .converse_stream()
+                    .model_id(&prompt.model)
+                    .set_messages(Some(messages))
+                    .set_system(system)
+                    .inference_config(config)
+                    .customize()
+                    .interceptor(cap.clone())
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                while out.stream.recv().await.map_err(sdk_error)?.is_some() {}
+            }
+        }
+        Ok(())
+    }
+}
+
+type ConverseInput = (Vec<Message>, Option<Vec<SystemContentBlock>>, InferenceConfiguration);
+
+fn converse_input(prompt: &Prompt) -> Result<ConverseInput, TransportError> {
+    let build = |e: aws_smithy_types::error::operation::BuildError| TransportError {
+        kind: "request".into(),
+        message: e.to_string(),
+    };
+    let message = Message::builder()
+        .role(ConversationRole::User)
+        .content(ContentBlock::Text(prompt.prompt.clone()))
+        .build()
+        .map_err(build)?;
+    let system = match &prompt.system {
+        None => None,
+        Some(s) => {
+            let mut blocks = vec![SystemContentBlock::Text(s.clone())];
+            if prompt.cache {
+                blocks.push(SystemContentBlock::CachePoint(
+                    CachePointBlock::builder()
+                        .r#type(CachePointType::Default)
+                        .build()
+                        .map_err(build)?,
+                ));
+            }
+            Some(blocks)
+        }
+    };
+    let config = InferenceConfiguration::builder()
+        .max_tokens(i32::try_from(prompt.max_tokens).unwrap_or(i32::MAX))
+        .temperature(prompt.temperature)
+        .build();
+    Ok((vec![message], system, config))
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn sdk_error<E, R>(e: SdkError<E, R>) -> TransportError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let kind = match &e {
+        SdkError::ConstructionFailure(_) => "construction",
+        SdkError::TimeoutError(_) => "timeout",
+        SdkError::DispatchFailure(d) if d.is_timeout() => "timeout",
+        SdkError::DispatchFailure(_) => "dispatch",
+        SdkError::ResponseError(_) => "response",
+        SdkError::ServiceError(_) => "service",
+        _ => "sdk",
+    };
+    TransportError {
+        kind: kind.into(),
+        message: one_line(&DisplayErrorContext(&e).to_string()),
+    }
+}

@@ -1,0 +1,297 @@
+//! The finished report and its renderers. Renderers take a [`Report`] and return text; they
+//! decide nothing. Building a report from audited cases is pure as well.
+//!
+//! JSON schema (`schema_version` 1), see [`json`] for the field list.
+
+pub mod json;
+pub mod table;
+
+use crate::core::audit::{self, CaseAudit, Check, Finding, Invariant, Severity, Verdict};
+use crate::core::capture::Api;
+use crate::core::normalize::{Field, Kind, Normalized};
+use serde::Serialize;
+
+/// Version of the JSON report format.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Who made the report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Tool {
+    /// Always `tokaudit`.
+    pub name: &'static str,
+    /// Crate version.
+    pub version: &'static str,
+}
+
+/// What a case is about.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CaseMeta {
+    /// Case name (`run-001-invoke`; a replayed fixture keeps the name it was recorded with).
+    pub name: String,
+    /// Target (`bedrock`).
+    pub target: String,
+    /// API family.
+    pub api: Api,
+    /// Model id.
+    pub model: String,
+    /// Region.
+    pub region: String,
+}
+
+/// One cell of the diff table.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Cell {
+    /// The value.
+    pub value: u64,
+    /// Its provenance.
+    pub source: String,
+    /// Reported, derived or placeholder.
+    pub kind: Kind,
+}
+
+/// One row of the diff table.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Row {
+    /// The field.
+    pub field: Field,
+    /// Non-streaming value.
+    pub non_streaming: Option<Cell>,
+    /// Streaming value.
+    pub streaming: Option<Cell>,
+    /// streaming − non-streaming.
+    pub delta: Option<i64>,
+    /// Invariants whose findings concern this field (violations, errors, not-comparable, notes).
+    pub invariants: Vec<Invariant>,
+    /// `ok`, `mismatch`, `note`, `not-comparable`, `differs` or `absent`.
+    pub status: &'static str,
+}
+
+/// One audited case.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CaseReport {
+    /// What the case is.
+    #[serde(flatten)]
+    pub meta: CaseMeta,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// A malformed input: one line naming file, frame and field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The diff table.
+    pub rows: Vec<Row>,
+    /// Findings, most serious first.
+    pub findings: Vec<Finding>,
+    /// Every check that ran.
+    pub checks: Vec<Check>,
+    /// The non-streaming side, with every observation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub non_streaming: Option<Normalized>,
+    /// The streaming side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streaming: Option<Normalized>,
+}
+
+impl CaseReport {
+    /// Audit two normalized sides and lay out the diff table.
+    pub fn audited(meta: CaseMeta, ns: Normalized, st: Normalized) -> Self {
+        let CaseAudit {
+            checks,
+            findings,
+            verdict,
+        } = audit::audit(&ns, &st);
+        let rows = Field::ALL
+            .iter()
+            .map(|&field| row(field, &ns, &st, &findings))
+            .collect();
+        CaseReport {
+            meta,
+            verdict,
+            error: None,
+            rows,
+            findings,
+            checks,
+            non_streaming: Some(ns),
+            streaming: Some(st),
+        }
+    }
+
+    /// A case whose input could not be audited at all.
+    pub fn malformed(meta: CaseMeta, error: String) -> Self {
+        CaseReport {
+            meta,
+            verdict: Verdict::Error,
+            error: Some(error),
+            rows: Vec::new(),
+            findings: Vec::new(),
+            checks: Vec::new(),
+            non_streaming: None,
+            streaming: None,
+        }
+    }
+}
+
+fn cell(side: &Normalized, field: Field) -> Option<Cell> {
+    if field == Field::InputTotal {
+        return side.usage.input_total().map(|value| Cell {
+            value,
+            source: "derived: input + cache_read + cache_write".into(),
+            kind: Kind::Derived,
+        });
+    }
+    side.usage.get(field).map(|o| Cell {
+        value: o.value,
+        source: o.source.clone(),
+        kind: o.kind,
+    })
+}
+
+fn row(field: Field, ns: &Normalized, st: &Normalized, findings: &[Finding]) -> Row {
+    let (a, b) = (cell(ns, field), cell(st, field));
+    let delta = match (&a, &b) {
+        (Some(a), Some(b)) => Some(b.value as i64 - a.value as i64),
+        _ => None,
+    };
+    let mine: Vec<&Finding> = findings.iter().filter(|f| f.field == Some(field)).collect();
+    let mut invariants: Vec<Invariant> = mine.iter().map(|f| f.invariant).collect();
+    invariants.sort();
+    invariants.dedup();
+    let worst = mine.iter().map(|f| f.severity).min();
+    let status = match worst {
+        Some(Severity::Violation) => "mismatch",
+        Some(Severity::Error) => "error",
+        Some(Severity::NotComparable) => "not-comparable",
+        Some(Severity::Note) => "note",
+        None => match (&a, &b, delta) {
+            (None, None, _) => "absent",
+            (_, _, Some(0)) => "ok",
+            _ => "differs",
+        },
+    };
+    Row {
+        field,
+        non_streaming: a,
+        streaming: b,
+        delta,
+        invariants,
+        status,
+    }
+}
+
+/// Counts per verdict.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Summary {
+    /// Cases audited.
+    pub cases: usize,
+    /// Passed.
+    pub pass: usize,
+    /// Mismatched.
+    pub mismatch: usize,
+    /// Inconclusive.
+    pub inconclusive: usize,
+    /// Errored.
+    pub error: usize,
+}
+
+/// Min / max / disagreements of one field over many runs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FieldSpread {
+    /// The field.
+    pub field: Field,
+    /// Smallest value seen on either path.
+    pub min: Option<u64>,
+    /// Largest value seen on either path.
+    pub max: Option<u64>,
+    /// Pairs whose two paths disagreed on this field.
+    pub pairs_disagreeing: usize,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    /// Report format version.
+    pub schema_version: u32,
+    /// The tool.
+    pub tool: Tool,
+    /// The overall verdict (the most serious case verdict; `error` when nothing was audited).
+    pub verdict: Verdict,
+    /// The process exit code this report maps to.
+    pub exit_code: i32,
+    /// Counts per verdict.
+    pub summary: Summary,
+    /// Per-field spread over runs (only with more than one case).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub spread: Vec<FieldSpread>,
+    /// The cases.
+    pub cases: Vec<CaseReport>,
+}
+
+impl Report {
+    /// Assemble a report from audited cases.
+    pub fn new(cases: Vec<CaseReport>) -> Self {
+        let mut summary = Summary {
+            cases: cases.len(),
+            ..Summary::default()
+        };
+        for c in &cases {
+            match c.verdict {
+                Verdict::Pass => summary.pass += 1,
+                Verdict::Mismatch => summary.mismatch += 1,
+                Verdict::Inconclusive => summary.inconclusive += 1,
+                Verdict::Error => summary.error += 1,
+            }
+        }
+        let exit_code = crate::exit::for_verdicts(cases.iter().map(|c| c.verdict));
+        let verdict = cases
+            .iter()
+            .map(|c| c.verdict)
+            .max_by_key(|v| match v {
+                Verdict::Pass => 0,
+                Verdict::Inconclusive => 1,
+                Verdict::Error => 2,
+                Verdict::Mismatch => 3,
+            })
+            .unwrap_or(Verdict::Error);
+        let spread = if cases.len() > 1 { spread(&cases) } else { Vec::new() };
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool {
+                name: "tokaudit",
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            verdict,
+            exit_code,
+            summary,
+            spread,
+            cases,
+        }
+    }
+}
+
+fn spread(cases: &[CaseReport]) -> Vec<FieldSpread> {
+    Field::ALL
+        .iter()
+        .map(|&field| {
+            let rows = cases
+                .iter()
+                .flat_map(|c| c.rows.iter().filter(|r| r.field == field));
+            let mut min = None::<u64>;
+            let mut max = None::<u64>;
+            let mut pairs_disagreeing = 0;
+            for r in rows {
+                for v in [&r.non_streaming, &r.streaming].into_iter().flatten() {
+                    min = Some(min.map_or(v.value, |m| m.min(v.value)));
+                    max = Some(max.map_or(v.value, |m| m.max(v.value)));
+                }
+                if r.delta.is_some_and(|d| d != 0) {
+                    pairs_disagreeing += 1;
+                }
+            }
+            FieldSpread {
+                field,
+                min,
+                max,
+                pairs_disagreeing,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,155 @@
+//! The default human output: one comfy-table diff table per case, then its findings.
+
+use super::{CaseReport, Cell, Report, Row};
+use crate::core::audit::{Severity, Verdict};
+use comfy_table::{Attribute, Cell as TCell, Color, ContentArrangement, Table, presets};
+
+/// Rendering options decided by the caller (terminal, `NO_COLOR`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    /// Use colour.
+    pub color: bool,
+}
+
+fn verdict_cell(v: Verdict, style: Style) -> TCell {
+    let c = TCell::new(v.to_string().to_uppercase()).add_attribute(Attribute::Bold);
+    if !style.color {
+        return c;
+    }
+    c.fg(match v {
+        Verdict::Pass => Color::Green,
+        Verdict::Mismatch => Color::Red,
+        Verdict::Error => Color::Magenta,
+        Verdict::Inconclusive => Color::Yellow,
+    })
+}
+
+fn value_cell(c: &Option<Cell>) -> String {
+    match c {
+        Some(c) => format!("{}\n{}", c.value, c.source),
+        None => "—".into(),
+    }
+}
+
+fn status_text(r: &Row) -> String {
+    let ids: Vec<&str> = r.invariants.iter().map(|i| i.id()).collect();
+    match r.status {
+        "mismatch" => format!("✗ {}", ids.join(", ")),
+        "not-comparable" => format!("? {}", ids.join(", ")),
+        "note" => format!("note: {}", ids.join(", ")),
+        "ok" => "ok".into(),
+        "differs" => "differs".into(),
+        "absent" => "—".into(),
+        other => other.into(),
+    }
+}
+
+fn case_table(case: &CaseReport, style: Style) -> Table {
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED);
+    t.set_content_arrangement(ContentArrangement::Disabled);
+    if !style.color {
+        t.force_no_tty();
+    }
+    t.set_header(vec![
+        "field",
+        "non-streaming (source)",
+        "streaming (source)",
+        "delta",
+        "verdict",
+    ]);
+    for r in &case.rows {
+        let mut status = TCell::new(status_text(r));
+        if style.color {
+            status = status.fg(match r.status {
+                "mismatch" => Color::Red,
+                "not-comparable" | "differs" => Color::Yellow,
+                "ok" => Color::Green,
+                _ => Color::Reset,
+            });
+        }
+        t.add_row(vec![
+            TCell::new(r.field.name()),
+            TCell::new(value_cell(&r.non_streaming)),
+            TCell::new(value_cell(&r.streaming)),
+            TCell::new(r.delta.map_or("—".into(), |d| format!("{d:+}"))),
+            status,
+        ]);
+    }
+    t
+}
+
+/// Render the report as text: a table and findings per case, then a summary line.
+pub fn render(report: &Report, style: Style) -> String {
+    let mut out = String::new();
+    for case in &report.cases {
+        let m = &case.meta;
+        let mut head = Table::new();
+        head.load_style(presets::NOTHING);
+        if !style.color {
+            head.force_no_tty();
+        }
+        head.add_row(vec![
+            TCell::new(format!(
+                "{} · {} · {} · {} · {}",
+                m.name, m.target, m.api, m.model, m.region
+            )),
+            verdict_cell(case.verdict, style),
+        ]);
+        out.push_str(&head.to_string());
+        out.push('\n');
+        if let Some(err) = &case.error {
+            out.push_str(&format!("  error: {err}\n\n"));
+            continue;
+        }
+        out.push_str(&case_table(case, style).to_string());
+        out.push('\n');
+        for f in &case.findings {
+            let mark = match f.severity {
+                Severity::Violation => "✗",
+                Severity::Error => "!",
+                Severity::NotComparable => "?",
+                Severity::Note => "·",
+            };
+            let side = f.side.map(|s| format!(" {s}")).unwrap_or_default();
+            out.push_str(&format!("  {mark} {}{side}: {}\n", f.invariant, f.message));
+            if !f.hint.is_empty() {
+                out.push_str(&format!("      hint: {}\n", f.hint));
+            }
+        }
+        out.push('\n');
+    }
+    if !report.spread.is_empty() {
+        let mut t = Table::new();
+        t.load_style(presets::UTF8_FULL_CONDENSED);
+        if !style.color {
+            t.force_no_tty();
+        }
+        t.set_header(vec!["field", "min", "max", "pairs disagreeing"]);
+        for s in &report.spread {
+            let show = |v: Option<u64>| v.map_or("—".into(), |v| v.to_string());
+            t.add_row(vec![
+                s.field.name().to_string(),
+                show(s.min),
+                show(s.max),
+                format!("{}/{}", s.pairs_disagreeing, report.summary.cases),
+            ]);
+        }
+        out.push_str("over all runs:\n");
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    let s = &report.summary;
+    out.push_str(&format!(
+        "{} case{}: {} pass, {} mismatch, {} inconclusive, {} error → {} (exit {})\n",
+        s.cases,
+        if s.cases == 1 { "" } else { "s" },
+        s.pass,
+        s.mismatch,
+        s.inconclusive,
+        s.error,
+        report.verdict,
+        report.exit_code
+    ));
+    out
+}
