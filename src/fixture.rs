@@ -86,7 +86,8 @@ pub struct RequestRecord {
     pub method: String,
     /// Path.
     pub path: String,
-    /// Headers (secrets already replaced).
+    /// Headers (secrets already replaced), as an ordered JSON object.
+    #[serde(with = "header_map")]
     pub headers: Vec<(String, String)>,
     /// The JSON body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,7 +103,8 @@ pub struct RequestRecord {
 pub struct ResponseRecord {
     /// Status.
     pub status: u16,
-    /// Headers in wire order.
+    /// Headers in wire order, as an ordered JSON object.
+    #[serde(with = "header_map")]
     pub headers: Vec<(String, String)>,
     /// A buffered JSON body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,8 +123,8 @@ pub struct ResponseRecord {
 pub struct FrameRecord {
     /// The frame bytes, base64 (authoritative).
     pub raw: String,
-    /// Frame headers (view).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Frame headers (view), as an ordered JSON object.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "header_map::option")]
     pub headers: Option<Vec<(String, String)>>,
     /// Payload as JSON (view).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -412,6 +414,65 @@ impl ExchangeRecord {
             response,
             transport_error: self.transport_error.clone(),
         })
+    }
+}
+
+/// Headers as an ordered JSON object (`{"content-type": "…"}`); a repeated name is kept as
+/// repeated entries on load only if the file lists it twice, which JSON objects cannot, so
+/// recording joins repeats with ", " as HTTP allows.
+mod header_map {
+    use serde::{Deserialize, Deserializer, Serializer, ser::SerializeMap};
+
+    pub fn serialize<S: Serializer>(h: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+        let mut joined: Vec<(String, String)> = Vec::with_capacity(h.len());
+        for (k, v) in h {
+            match joined.iter_mut().find(|(jk, _)| jk == k) {
+                Some((_, jv)) => {
+                    jv.push_str(", ");
+                    jv.push_str(v);
+                }
+                None => joined.push((k.clone(), v.clone())),
+            }
+        }
+        let mut m = s.serialize_map(Some(joined.len()))?;
+        for (k, v) in &joined {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        map.into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => Ok((k, s)),
+                other => Err(serde::de::Error::custom(format!(
+                    "header {k:?}: {other} is not a string"
+                ))),
+            })
+            .collect()
+    }
+
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            h: &Option<Vec<(String, String)>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match h {
+                Some(h) => super::serialize(h, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Vec<(String, String)>>, D::Error> {
+            #[derive(Deserialize)]
+            struct Wrap(#[serde(with = "super")] Vec<(String, String)>);
+            Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+        }
     }
 }
 

@@ -133,7 +133,12 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
             eprintln!("tokaudit: error: {}: {e}", c.meta.name);
         }
     }
-    Ok(emit(&Report::new(cases), args.format))
+    let report = if args.runs > 1 {
+        Report::over_runs(cases)
+    } else {
+        Report::new(cases)
+    };
+    Ok(emit(&report, args.format))
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.

@@ -274,7 +274,18 @@ pub fn audit(ns: &Normalized, st: &Normalized) -> CaseAudit {
         exchange(&mut a, id, side);
     }
     let both_ok = ns.failure.is_none() && st.failure.is_none();
-    if both_ok {
+    let incomplete = [ns, st]
+        .into_iter()
+        .find(|s| s.stream.as_ref().is_some_and(|f| f.terminal_frame.is_none()));
+    if let (true, Some(cut)) = (both_ok, incomplete) {
+        // A stream without its terminal event carries partial usage: comparing it would only
+        // repeat the stream-complete finding as bogus mismatches.
+        for inv in [Invariant::InputParity, Invariant::OutputParity] {
+            a.check(inv, None, Status::NotComparable);
+            a.find(inv, Severity::NotComparable, Some(SideId::Streaming), None,
+                format!("{} ended without its terminal event, so its usage is partial and not compared", cut.operation));
+        }
+    } else if both_ok {
         input_parity(&mut a, ns, st);
         output_parity(&mut a, ns, st);
     }
@@ -340,7 +351,32 @@ fn exchange(a: &mut Auditor, id: SideId, side: &Normalized) {
                 None,
                 format!("{} failed: {f}", side.operation),
             );
+            if let Some(last) = a.findings.last_mut() {
+                last.hint = failure_hint(f).to_string();
+            }
         }
+    }
+}
+
+/// What to do about a runtime failure, by its type.
+fn failure_hint(f: &crate::core::normalize::Failure) -> &'static str {
+    let n = f.name.to_ascii_lowercase();
+    if f.kind == "exception" || f.kind == "error" {
+        "the model failed mid-stream, so that stream's usage is partial; retry the run (a persistent failure is the provider's)"
+    } else if n.contains("throttl") || f.status == Some(429) {
+        "throttled even after the SDK's retries: lower --concurrency, raise --max-attempts, or request a higher quota"
+    } else if n.contains("accessdenied") {
+        "access denied: grant bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream, and enable access to this model in the Bedrock console"
+    } else if n.contains("resourcenotfound") {
+        "model not found in this region: check --model and --region (newer models need an inference-profile id such as us.anthropic.…)"
+    } else if n.contains("validation") {
+        "the request was rejected: check --model, --max-tokens and the prompt"
+    } else if n.contains("timeout") {
+        "no complete response in time: raise --timeout, or check the endpoint"
+    } else if f.kind == "transport" {
+        "could not reach the endpoint: check --endpoint-url, the network, and your credentials"
+    } else {
+        Invariant::Exchange.hint()
     }
 }
 
@@ -515,6 +551,10 @@ fn usage_present(a: &mut Auditor, id: SideId, side: &Normalized) {
 fn no_placeholder(a: &mut Auditor, id: SideId, side: &Normalized) {
     let inv = Invariant::NoPlaceholder;
     let ch = &side.channels;
+    if side.stream.as_ref().is_some_and(|f| f.terminal_frame.is_none()) {
+        a.check(inv, Some(id), Status::NotApplicable);
+        return;
+    }
     let Some(placeholder) = ch.message_start.as_ref().and_then(|s| s.output.as_ref()) else {
         a.check(inv, Some(id), Status::NotApplicable);
         return;
@@ -729,5 +769,153 @@ fn total_is_sum(a: &mut Auditor, id: SideId, side: &Normalized) {
                 input_total + out
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::normalize::{Obs, StreamFacts, TextDigest};
+
+    fn obs(value: u64, source: &str, kind: Kind) -> Option<Obs> {
+        Some(Obs { value, source: source.into(), kind })
+    }
+
+    fn usage(input: u64, read: u64, write: u64, output: u64) -> UsageSet {
+        UsageSet {
+            input: obs(input, "in", Kind::Reported),
+            cache_read: obs(read, "cr", Kind::Reported),
+            cache_write: obs(write, "cw", Kind::Reported),
+            output: obs(output, "out", Kind::Reported),
+            total: None,
+        }
+    }
+
+    fn side(op: Operation, u: UsageSet, text: &str) -> Normalized {
+        let mut t = TextDigest::default();
+        t.push(text);
+        Normalized {
+            operation: op,
+            attempts: 1,
+            status: Some(200),
+            usage: u.clone(),
+            channels: crate::core::normalize::Channels {
+                body: (!op.is_streaming()).then(|| u.clone()),
+                message_start: (op == Operation::InvokeModelWithResponseStream).then(|| UsageSet {
+                    output: obs(1, "start", Kind::Placeholder),
+                    ..u.clone()
+                }),
+                message_deltas: if op == Operation::InvokeModelWithResponseStream {
+                    vec![UsageSet { output: u.output.clone(), ..UsageSet::default() }]
+                } else {
+                    vec![]
+                },
+                metadata: (op == Operation::ConverseStream).then(|| u.clone()),
+                ..Default::default()
+            },
+            text: t,
+            stop_reason: None,
+            stream: op.is_streaming().then(|| StreamFacts { terminal_frame: Some(5), ..Default::default() }),
+            failure: None,
+        }
+    }
+
+    fn violated(a: &CaseAudit) -> Vec<Invariant> {
+        let mut v: Vec<Invariant> = a.findings.iter().filter(|f| f.severity == Severity::Violation).map(|f| f.invariant).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    #[test]
+    fn a_consistent_pair_passes() {
+        let a = audit(
+            &side(Operation::InvokeModel, usage(10, 0, 0, 2), "Hi!"),
+            &side(Operation::InvokeModelWithResponseStream, usage(10, 0, 0, 2), "Hi!"),
+        );
+        assert_eq!(a.verdict, Verdict::Pass, "{:?}", a.findings);
+        assert!(a.checks.iter().any(|c| c.invariant == Invariant::InputParity && c.status == Status::Held));
+    }
+
+    #[test]
+    fn a_cache_split_is_a_note_not_a_mismatch() {
+        let a = audit(
+            &side(Operation::Converse, usage(3, 0, 100, 2), "Hi!"),
+            &side(Operation::ConverseStream, usage(3, 100, 0, 2), "Hi!"),
+        );
+        assert_eq!(a.verdict, Verdict::Pass);
+        assert!(a.findings.iter().any(|f| f.severity == Severity::Note && f.message.contains("cache split")));
+    }
+
+    #[test]
+    fn different_texts_make_output_not_comparable() {
+        let a = audit(
+            &side(Operation::Converse, usage(10, 0, 0, 2), "Hi!"),
+            &side(Operation::ConverseStream, usage(10, 0, 0, 3), "Hello"),
+        );
+        assert_eq!(a.verdict, Verdict::Inconclusive);
+        assert!(violated(&a).is_empty());
+    }
+
+    #[test]
+    fn input_and_output_drift_are_mismatches() {
+        let a = audit(
+            &side(Operation::Converse, usage(10, 0, 0, 4), "Hi!"),
+            &side(Operation::ConverseStream, usage(3, 1796, 0, 392), "Hi!"),
+        );
+        assert_eq!(a.verdict, Verdict::Mismatch);
+        assert_eq!(violated(&a), vec![Invariant::InputParity, Invariant::OutputParity]);
+    }
+
+    #[test]
+    fn a_decreasing_counter_violates_cumulative_not_summed() {
+        let mut st = side(Operation::InvokeModelWithResponseStream, usage(10, 0, 0, 5), "x");
+        st.channels.message_deltas = vec![
+            UsageSet { output: obs(9, "d1", Kind::Reported), ..Default::default() },
+            UsageSet { output: obs(5, "d2", Kind::Reported), ..Default::default() },
+        ];
+        let a = audit(&side(Operation::InvokeModel, usage(10, 0, 0, 5), "x"), &st);
+        assert!(violated(&a).contains(&Invariant::CumulativeNotSummed));
+    }
+
+    #[test]
+    fn summed_counters_are_recognised_against_the_metrics() {
+        let mut st = side(Operation::InvokeModelWithResponseStream, usage(10, 0, 0, 16), "x");
+        st.channels.message_deltas = vec![UsageSet { output: obs(16, "d", Kind::Reported), ..Default::default() }];
+        st.channels.invocation_metrics = Some(UsageSet { input: obs(10, "m", Kind::Reported), output: obs(15, "m", Kind::Reported), ..Default::default() });
+        let a = audit(&side(Operation::InvokeModel, usage(10, 0, 0, 15), "x"), &st);
+        let v = violated(&a);
+        assert!(v.contains(&Invariant::CumulativeNotSummed) && v.contains(&Invariant::MetricsMatchEvents), "{v:?}");
+    }
+
+    #[test]
+    fn converse_totals_must_include_cache() {
+        let mut ns = side(Operation::Converse, usage(18, 0, 7502, 386), "x");
+        ns.usage.total = obs(404, "body:usage.totalTokens", Kind::Reported);
+        let a = audit(&ns, &side(Operation::ConverseStream, usage(18, 0, 7502, 386), "x"));
+        assert_eq!(violated(&a), vec![Invariant::TotalIsSum]);
+    }
+
+    #[test]
+    fn runtime_failures_are_errors_and_skip_parity() {
+        let mut st = side(Operation::ConverseStream, UsageSet::default(), "");
+        st.failure = Some(crate::core::normalize::Failure {
+            kind: "exception",
+            name: "modelStreamErrorException".into(),
+            message: "boom".into(),
+            frame: Some(2),
+            status: None,
+        });
+        let a = audit(&side(Operation::Converse, usage(10, 0, 0, 2), "Hi!"), &st);
+        assert_eq!(a.verdict, Verdict::Error);
+        assert!(!a.checks.iter().any(|c| c.invariant == Invariant::InputParity));
+        assert!(a.findings[0].message.contains("modelStreamErrorException in frame 2"));
+    }
+
+    #[test]
+    fn ids_round_trip() {
+        for i in Invariant::ALL {
+            assert_eq!(Invariant::from_id(i.id()), Some(i));
+        }
     }
 }

@@ -184,7 +184,20 @@ pub fn redact_headers(headers: impl IntoIterator<Item = (String, String)>) -> Ve
             let secret = SECRET_HEADERS.contains(&lower.as_str())
                 || v.trim_start().to_ascii_lowercase().starts_with("bearer ")
                 || v.contains("AWS4-HMAC-SHA256");
-            (lower, if secret { REDACTED.to_string() } else { v })
+            if !secret {
+                return (lower, v);
+            }
+            // Keep the auth scheme (which one the SDK chose is evidence), never its value.
+            let scheme = v.split_whitespace().next().unwrap_or("");
+            let known = ["AWS4-HMAC-SHA256", "Bearer", "Basic"]
+                .into_iter()
+                .find(|s| s.eq_ignore_ascii_case(scheme));
+            match known {
+                Some(s) if lower == "authorization" || lower == "proxy-authorization" => {
+                    (lower, format!("{REDACTED} ({s})"))
+                }
+                _ => (lower, REDACTED.to_string()),
+            }
         })
         .collect()
 }
@@ -407,7 +420,9 @@ mod tests {
             ("x-custom".into(), "Bearer abc".into()),
             ("content-type".into(), "application/json".into()),
         ]);
-        assert!(out[..3].iter().all(|(_, v)| v == REDACTED));
+        assert_eq!(out[0].1, "<redacted> (AWS4-HMAC-SHA256)");
+        assert!(out[1..3].iter().all(|(_, v)| v == REDACTED));
+        assert!(out.iter().all(|(_, v)| !v.contains("AKID") && !v.contains("abc")));
         assert_eq!(out[3].1, "application/json");
     }
 }

@@ -228,6 +228,15 @@ pub struct Report {
 impl Report {
     /// Assemble a report from audited cases.
     pub fn new(cases: Vec<CaseReport>) -> Self {
+        Self::build(cases, false)
+    }
+
+    /// Assemble a report over repeated runs, with the per-field spread.
+    pub fn over_runs(cases: Vec<CaseReport>) -> Self {
+        Self::build(cases, true)
+    }
+
+    fn build(cases: Vec<CaseReport>, with_spread: bool) -> Self {
         let mut summary = Summary {
             cases: cases.len(),
             ..Summary::default()
@@ -251,7 +260,7 @@ impl Report {
                 Verdict::Mismatch => 3,
             })
             .unwrap_or(Verdict::Error);
-        let spread = if cases.len() > 1 { spread(&cases) } else { Vec::new() };
+        let spread = if with_spread { spread(&cases) } else { Vec::new() };
         Report {
             schema_version: SCHEMA_VERSION,
             tool: Tool {

@@ -125,3 +125,80 @@ pub fn converse_stream(capture: &Capture) -> Result<Normalized, NormalizeError> 
     side.usage = side.channels.metadata.clone().unwrap_or_default();
     Ok(side)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::capture::{Operation, RecordedRequest, RecordedResponse, ResponseBody, encode_frame};
+    use serde_json::json;
+
+    fn capture(op: Operation, body: ResponseBody) -> Capture {
+        Capture {
+            operation: op,
+            attempts: 1,
+            request: RecordedRequest::default(),
+            response: Some(RecordedResponse { status: 200, headers: vec![], body }),
+            transport_error: None,
+        }
+    }
+
+    fn event(kind: &str, payload: Value) -> bytes::Bytes {
+        encode_frame(
+            &[(":event-type", kind), (":content-type", "application/json"), (":message-type", "event")],
+            payload.to_string(),
+        )
+    }
+
+    #[test]
+    fn both_cache_spellings_count_once() {
+        let body = json!({"output":{"message":{"content":[{"text":"Hi."}]}},
+            "usage":{"inputTokens":18,"outputTokens":386,"totalTokens":7906,
+                     "cacheWriteInputTokens":7502,"cacheWriteInputTokenCount":7502,"cacheReadInputTokenCount":0}});
+        let n = converse(&capture(Operation::Converse, ResponseBody::Buffered(body.to_string().into()))).unwrap();
+        assert_eq!(n.usage.input_total(), Some(18 + 7502));
+        assert_eq!(n.usage.cache_read.as_ref().unwrap().source, "body:usage.cacheReadInputTokenCount");
+        assert_eq!(n.usage.total.as_ref().unwrap().kind, Kind::Reported);
+
+        let body = json!({"usage":{"inputTokens":1,"outputTokens":1,"totalTokens":9,
+            "cacheReadInputTokens":7,"cacheReadInputTokenCount":5}});
+        let e = converse(&capture(Operation::Converse, ResponseBody::Buffered(body.to_string().into())))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("disagrees with its duplicate cacheReadInputTokenCount"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_required_count_is_malformed() {
+        let body = json!({"usage":{"inputTokens":1,"totalTokens":2}});
+        let e = converse(&capture(Operation::Converse, ResponseBody::Buffered(body.to_string().into())))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "body:usage.outputTokens: missing; the format requires this count whenever a usage object is present");
+    }
+
+    #[test]
+    fn stream_usage_comes_from_metadata_after_message_stop() {
+        let frames = vec![
+            event("messageStart", json!({"role":"assistant","p":"abc"})),
+            event("contentBlockDelta", json!({"contentBlockIndex":0,"delta":{"text":"OK"},"p":"a"})),
+            event("messageStop", json!({"stopReason":"end_turn"})),
+            event("metadata", json!({"usage":{"inputTokens":12,"outputTokens":5,"totalTokens":17,"serverToolUsage":{}},"metrics":{"latencyMs":802}})),
+        ];
+        let n = converse_stream(&capture(Operation::ConverseStream, ResponseBody::Frames(frames))).unwrap();
+        assert_eq!(n.usage.value(Field::Total), Some(17));
+        assert_eq!(n.usage.output.as_ref().unwrap().source, "frame[3] metadata.usage.outputTokens");
+        assert_eq!(n.stream.as_ref().unwrap().terminal_frame, Some(2));
+        assert_eq!(n.text.preview, "OK");
+    }
+
+    #[test]
+    fn usage_at_the_wrong_nesting_level_is_noticed() {
+        let frames = vec![
+            event("messageStop", json!({"stopReason":"end_turn"})),
+            event("metadata", json!({"metadata":{"usage":{"inputTokens":1,"outputTokens":1,"totalTokens":2}}})),
+        ];
+        let n = converse_stream(&capture(Operation::ConverseStream, ResponseBody::Frames(frames))).unwrap();
+        assert!(n.usage.is_empty());
+        assert_eq!(n.stream.unwrap().misplaced_usage.as_deref(), Some("frame[1] metadata payload.metadata.usage"));
+    }
+}

@@ -293,3 +293,163 @@ impl InvokeStreamReducer {
         side.usage = usage;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::capture::{
+        Operation, RecordedRequest, RecordedResponse, ResponseBody, encode_frame,
+    };
+    use serde_json::json;
+
+    fn capture(op: Operation, status: u16, headers: &[(&str, &str)], body: ResponseBody) -> Capture {
+        Capture {
+            operation: op,
+            attempts: 1,
+            request: RecordedRequest::default(),
+            response: Some(RecordedResponse {
+                status,
+                headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                body,
+            }),
+            transport_error: None,
+        }
+    }
+
+    fn chunk(event: &Value) -> bytes::Bytes {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(event.to_string());
+        encode_frame(
+            &[(":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")],
+            json!({"bytes": b64, "p": "abcdef"}).to_string(),
+        )
+    }
+
+    fn stream(events: &[Value]) -> Capture {
+        capture(
+            Operation::InvokeModelWithResponseStream,
+            200,
+            &[],
+            ResponseBody::Frames(events.iter().map(chunk).collect()),
+        )
+    }
+
+    fn start(input: u64, placeholder: u64) -> Value {
+        json!({"type":"message_start","message":{"usage":{"input_tokens":input,"cache_read_input_tokens":0,"cache_creation_input_tokens":0,"output_tokens":placeholder}}})
+    }
+
+    #[test]
+    fn invoke_reads_body_and_headers_separately() {
+        let body = json!({"content":[{"type":"text","text":"Hi!"}],"stop_reason":"end_turn",
+            "usage":{"input_tokens":10,"output_tokens":2,"cache_read_input_tokens":null}});
+        let c = capture(
+            Operation::InvokeModel,
+            200,
+            &[(HEADER_INPUT, "12"), (HEADER_OUTPUT, "2")],
+            ResponseBody::Buffered(body.to_string().into()),
+        );
+        let n = invoke(&c).unwrap();
+        assert_eq!(n.usage.value(Field::Input), Some(10));
+        assert_eq!(n.usage.input.as_ref().unwrap().source, "body:usage.input_tokens");
+        assert_eq!(n.channels.headers.as_ref().unwrap().value(Field::Input), Some(12));
+        assert_eq!(n.usage.value(Field::CacheRead), None, "null cache counts stay absent");
+        assert_eq!(n.usage.total.as_ref().unwrap().kind, Kind::Derived);
+        assert_eq!(n.text.preview, "Hi!");
+    }
+
+    #[test]
+    fn invoke_falls_back_to_headers_and_rejects_bad_ones() {
+        let c = capture(Operation::InvokeModel, 200, &[(HEADER_INPUT, "7"), (HEADER_OUTPUT, "3")],
+            ResponseBody::Buffered(json!({"content":[]}).to_string().into()));
+        let n = invoke(&c).unwrap();
+        assert_eq!(n.usage.input.as_ref().unwrap().source, format!("header:{HEADER_INPUT}"));
+        let c = capture(Operation::InvokeModel, 200, &[(HEADER_INPUT, "ten")],
+            ResponseBody::Buffered(json!({"content":[]}).to_string().into()));
+        let e = invoke(&c).unwrap_err().to_string();
+        assert!(e.contains(HEADER_INPUT) && e.contains("\"ten\""), "{e}");
+    }
+
+    #[test]
+    fn http_errors_become_failures_not_usage() {
+        let c = capture(Operation::InvokeModel, 429,
+            &[("x-amzn-errortype", "ThrottlingException:http://internal.amazon.com/coral/")],
+            ResponseBody::Buffered(r#"{"message":"slow down"}"#.into()));
+        let f = invoke(&c).unwrap().failure.unwrap();
+        assert_eq!((f.name.as_str(), f.message.as_str(), f.status), ("ThrottlingException", "slow down", Some(429)));
+    }
+
+    #[test]
+    fn stream_takes_the_last_cumulative_counter() {
+        let n = invoke_stream(&stream(&[
+            start(10, 1),
+            json!({"type":"content_block_delta","delta":{"type":"text_delta","text":"Hi"}}),
+            json!({"type":"message_delta","usage":{"output_tokens":8}}),
+            json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}),
+            json!({"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":10,"outputTokenCount":15}}),
+        ]))
+        .unwrap();
+        let out = n.usage.output.as_ref().unwrap();
+        assert_eq!((out.value, out.kind), (15, Kind::Reported));
+        assert_eq!(out.source, "frame[3] message_delta.usage.output_tokens");
+        assert_eq!(n.channels.message_deltas.len(), 2);
+        assert_eq!(n.channels.invocation_metrics.as_ref().unwrap().value(Field::Output), Some(15));
+        assert_eq!(n.stream.as_ref().unwrap().terminal_frame, Some(4));
+        assert_eq!(n.stop_reason.as_deref(), Some("end_turn"));
+    }
+
+    #[test]
+    fn stream_input_grows_with_server_tools() {
+        let n = invoke_stream(&stream(&[
+            start(2679, 1),
+            json!({"type":"message_delta","usage":{"input_tokens":10682,"output_tokens":20}}),
+            json!({"type":"message_stop"}),
+        ]))
+        .unwrap();
+        assert_eq!(n.usage.value(Field::Input), Some(10682));
+    }
+
+    #[test]
+    fn without_a_delta_the_output_is_only_the_placeholder() {
+        let n = invoke_stream(&stream(&[start(10, 1), json!({"type":"message_stop"})])).unwrap();
+        assert_eq!(n.usage.output.as_ref().unwrap().kind, Kind::Placeholder);
+    }
+
+    #[test]
+    fn exception_frames_end_the_stream_as_a_failure() {
+        let mut c = stream(&[start(10, 1)]);
+        if let Some(RecordedResponse { body: ResponseBody::Frames(f), .. }) = &mut c.response {
+            f.push(encode_frame(
+                &[(":message-type", "exception"), (":exception-type", "throttlingException"), (":content-type", "application/json")],
+                r#"{"message":"Too many tokens"}"#,
+            ));
+        }
+        let f = invoke_stream(&c).unwrap().failure.unwrap();
+        assert_eq!((f.kind, f.name.as_str(), f.frame), ("exception", "throttlingException", Some(1)));
+        assert_eq!(f.message, "Too many tokens");
+    }
+
+    #[test]
+    fn malformed_frames_name_the_frame_and_field() {
+        let bad_json = encode_frame(
+            &[(":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")],
+            "{not json",
+        );
+        let mut c = stream(&[start(10, 1)]);
+        if let Some(RecordedResponse { body: ResponseBody::Frames(f), .. }) = &mut c.response {
+            f.push(bad_json);
+        }
+        let e = invoke_stream(&c).unwrap_err().to_string();
+        assert!(e.starts_with("frame[1] payload: invalid JSON"), "{e}");
+
+        let e = invoke_stream(&stream(&[json!({"type":"message_delta","usage":{"output_tokens":-4}})]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("frame[0] message_delta.usage.output_tokens: negative count -4"), "{e}");
+
+        let cut = stream(&[start(10, 1)]);
+        let Some(RecordedResponse { body: ResponseBody::Frames(f), .. }) = &cut.response else { unreachable!() };
+        let short = capture(Operation::InvokeModelWithResponseStream, 200, &[],
+            ResponseBody::Frames(vec![f[0].slice(..40)]));
+        let e = invoke_stream(&short).unwrap_err().to_string();
+        assert!(e.starts_with("frame 0: truncated frame: 40 of"), "{e}");
+    }
+}
