@@ -128,6 +128,8 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
             (_, Err(e)) => CaseReport::malformed(meta, format!("streaming: {e}")),
         });
     }
+    // Same order as `replay` of the recorded folder (file names sort by run, then API).
+    cases.sort_by(|a, b| a.meta.name.cmp(&b.meta.name));
     for c in &cases {
         if let Some(e) = &c.error {
             eprintln!("tokaudit: error: {}: {e}", c.meta.name);

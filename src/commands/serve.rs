@@ -8,9 +8,12 @@ use std::net::SocketAddr;
 /// Run `serve`.
 pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     if args.list_faults {
-        for (name, what) in CATALOG {
-            println!("{name:<26} {what}");
-        }
+        let list: String = CATALOG
+            .iter()
+            .map(|(name, what)| format!("{name:<26} {what}\n"))
+            .collect();
+        use std::io::Write;
+        let _ = std::io::stdout().write_all(list.as_bytes());
         return Ok(crate::exit::SUCCESS);
     }
     let emulator = Emulator::new(Config {
@@ -21,14 +24,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         .await
         .with_context(|| format!("cannot listen on {addr} (port in use? try --port 0)"))?;
     let local = listener.local_addr()?;
-    println!("tokaudit emulator listening on http://{local}");
+    // Written without `println!`: a closed stdout (a supervisor that read the URL and went
+    // away) must not take the server down.
+    let mut banner = format!("tokaudit emulator listening on http://{local}\n");
     if !args.fault.is_empty() {
         let names: Vec<String> = args.fault.iter().map(ToString::to_string).collect();
-        println!("faults: {}", names.join(", "));
+        banner.push_str(&format!("faults: {}\n", names.join(", ")));
     }
-    println!("ledger: http://{local}/_tokaudit/ledger");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    banner.push_str(&format!("ledger: http://{local}/_tokaudit/ledger\n"));
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|_| out.flush());
+    }
     axum::serve(listener, emulator::router(emulator))
         .with_graceful_shutdown(shutdown())
         .await
