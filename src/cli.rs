@@ -166,7 +166,13 @@ mod tests {
     #[test]
     fn offline_conflicts_with_endpoint() {
         let r = Cli::try_parse_from([
-            "tokaudit", "compare", "--prompt", "x", "--offline", "--endpoint-url", "http://a",
+            "tokaudit",
+            "compare",
+            "--prompt",
+            "x",
+            "--offline",
+            "--endpoint-url",
+            "http://a",
         ]);
         assert!(r.is_err());
     }

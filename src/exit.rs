@@ -39,7 +39,10 @@ mod tests {
 
     #[test]
     fn precedence_is_mismatch_then_error_then_inconclusive() {
-        assert_eq!(for_verdicts([Pass, Inconclusive, Error, Mismatch]), MISMATCH);
+        assert_eq!(
+            for_verdicts([Pass, Inconclusive, Error, Mismatch]),
+            MISMATCH
+        );
         assert_eq!(for_verdicts([Pass, Inconclusive, Error]), RUNTIME);
         assert_eq!(for_verdicts([Pass, Inconclusive]), INCONCLUSIVE);
         assert_eq!(for_verdicts([Pass, Pass]), SUCCESS);

@@ -124,7 +124,11 @@ pub struct FrameRecord {
     /// The frame bytes, base64 (authoritative).
     pub raw: String,
     /// Frame headers (view), as an ordered JSON object.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "header_map::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "header_map::option"
+    )]
     pub headers: Option<Vec<(String, String)>>,
     /// Payload as JSON (view).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,7 +167,9 @@ pub enum FixtureError {
     #[error("{0}")]
     Shape(String),
     /// A frame's view disagrees with its raw bytes.
-    #[error("{side}: frame {index}: `{field}` disagrees with `raw` (the readable view was edited; edit nothing but re-record instead)")]
+    #[error(
+        "{side}: frame {index}: `{field}` disagrees with `raw` (the readable view was edited; edit nothing but re-record instead)"
+    )]
     EditedView {
         /// Which exchange.
         side: &'static str,
@@ -256,7 +262,10 @@ impl Fixture {
 /// Write a file atomically: a temporary sibling, flushed, then renamed over the target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let result = (|| {
@@ -324,7 +333,9 @@ impl ExchangeRecord {
                         let (body, text) = body_view(b);
                         (body, text, None)
                     }
-                    ResponseBody::Frames(f) => (None, None, Some(f.iter().map(frame_view).collect())),
+                    ResponseBody::Frames(f) => {
+                        (None, None, Some(f.iter().map(frame_view).collect()))
+                    }
                 };
                 ResponseRecord {
                     status: r.status,
@@ -344,7 +355,9 @@ impl ExchangeRecord {
         };
         for (index, rec) in frames.iter().enumerate() {
             let raw = Bytes::from(B64.decode(&rec.raw).map_err(|e| {
-                FixtureError::Shape(format!("{side}: frame {index}: `raw` is not valid base64 ({e})"))
+                FixtureError::Shape(format!(
+                    "{side}: frame {index}: `raw` is not valid base64 ({e})"
+                ))
             })?);
             if rec.undecodable.is_some() {
                 continue;
@@ -357,8 +370,14 @@ impl ExchangeRecord {
             // Views are optional (a hand-written frame may carry only `raw`), but a view that is
             // present must say what the bytes say.
             for (field, same) in [
-                ("headers", rec.headers.is_none() || fresh.headers == rec.headers),
-                ("payload", rec.payload.is_none() || fresh.payload == rec.payload),
+                (
+                    "headers",
+                    rec.headers.is_none() || fresh.headers == rec.headers,
+                ),
+                (
+                    "payload",
+                    rec.payload.is_none() || fresh.payload == rec.payload,
+                ),
                 ("chunk", rec.chunk.is_none() || fresh.chunk == rec.chunk),
             ] {
                 if !same {
@@ -385,7 +404,9 @@ impl ExchangeRecord {
                         let mut out = Vec::with_capacity(frames.len());
                         for (i, f) in frames.iter().enumerate() {
                             out.push(Bytes::from(B64.decode(&f.raw).map_err(|e| {
-                                FixtureError::Shape(format!("{side}: frame {i}: `raw` is not valid base64 ({e})"))
+                                FixtureError::Shape(format!(
+                                    "{side}: frame {i}: `raw` is not valid base64 ({e})"
+                                ))
                             })?));
                         }
                         ResponseBody::Frames(out)
@@ -506,7 +527,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         if p.is_dir() {
             walk(&p, out)?;
         } else if p.extension().is_some_and(|e| e == "json")
-            && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            && !p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         {
             out.push(p);
         }

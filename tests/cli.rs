@@ -23,7 +23,10 @@ fn tokaudit() -> Command {
     }
     cmd.env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/nonexistent/tokaudit-test/config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tokaudit-test/credentials")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/tokaudit-test/credentials",
+        )
         .env("NO_COLOR", "1");
     cmd
 }
@@ -36,8 +39,12 @@ struct Run {
 
 impl Run {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -87,20 +94,43 @@ mod replay {
             }
             let fx: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             let expect = &fx["expect"];
-            let r = run(tokaudit().arg("replay").arg(&path).args(["--format", "json"]));
+            let r = run(tokaudit()
+                .arg("replay")
+                .arg(&path)
+                .args(["--format", "json"]));
             let report = r.json();
             let case = &report["cases"][0];
             let name = path.display();
             assert_eq!(case["verdict"], expect["verdict"], "{name}: {}", r.stdout);
-            let mut want: Vec<String> = expect["findings"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+            let mut want: Vec<String> = expect["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect();
             want.sort();
             assert_eq!(violations(case), want, "{name}");
-            assert_eq!(r.code, exit_for(expect["verdict"].as_str().unwrap()), "{name}");
+            assert_eq!(
+                r.code,
+                exit_for(expect["verdict"].as_str().unwrap()),
+                "{name}"
+            );
             // The table marks the violated invariant on a row, unless it concerns no field.
             for f in case["findings"].as_array().unwrap() {
                 if f["severity"] == "violation" && f.get("field").is_some() {
-                    let row = case["rows"].as_array().unwrap().iter().find(|r| r["field"] == f["field"]).unwrap();
-                    assert!(row["invariants"].as_array().unwrap().contains(&f["invariant"]), "{name}: {row}");
+                    let row = case["rows"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|r| r["field"] == f["field"])
+                        .unwrap();
+                    assert!(
+                        row["invariants"]
+                            .as_array()
+                            .unwrap()
+                            .contains(&f["invariant"]),
+                        "{name}: {row}"
+                    );
                     assert_eq!(row["status"], "mismatch", "{name}");
                 }
             }
@@ -111,26 +141,52 @@ mod replay {
 
     #[test]
     fn the_good_pair_prints_a_diff_table_and_exits_0() {
-        let r = run(tokaudit().args(["replay"]).arg(fixtures().join("invoke-write-hi.json")));
+        let r = run(tokaudit()
+            .args(["replay"])
+            .arg(fixtures().join("invoke-write-hi.json")));
         assert_eq!(r.code, 0, "{}", r.stderr);
-        for needle in ["field", "non-streaming (source)", "streaming (source)", "delta", "verdict", "body:usage.input_tokens", "message_delta.usage.output_tokens", "PASS"] {
-            assert!(r.stdout.contains(needle), "missing {needle:?} in\n{}", r.stdout);
+        for needle in [
+            "field",
+            "non-streaming (source)",
+            "streaming (source)",
+            "delta",
+            "verdict",
+            "body:usage.input_tokens",
+            "message_delta.usage.output_tokens",
+            "PASS",
+        ] {
+            assert!(
+                r.stdout.contains(needle),
+                "missing {needle:?} in\n{}",
+                r.stdout
+            );
         }
-        assert!(!r.stdout.contains('\u{1b}'), "no colour when stdout is not a terminal");
+        assert!(
+            !r.stdout.contains('\u{1b}'),
+            "no colour when stdout is not a terminal"
+        );
     }
 
     #[test]
     fn known_bad_tables_mark_field_and_invariant() {
-        let r = run(tokaudit().args(["replay"]).arg(fixtures().join("invoke-headers-disagree.json")));
+        let r = run(tokaudit()
+            .args(["replay"])
+            .arg(fixtures().join("invoke-headers-disagree.json")));
         assert_eq!(r.code, 1);
-        let row = r.stdout.lines().find(|l| l.contains("│ input ")).expect("input row");
+        let row = r
+            .stdout
+            .lines()
+            .find(|l| l.contains("│ input "))
+            .expect("input row");
         assert!(row.contains("✗ headers-match-body"), "{row}");
         assert!(r.stdout.contains("hint:"), "findings carry hints");
     }
 
     #[test]
     fn json_report_carries_provenance_for_every_number() {
-        let r = run(tokaudit().args(["replay", "--format", "json"]).arg(fixtures()));
+        let r = run(tokaudit()
+            .args(["replay", "--format", "json"])
+            .arg(fixtures()));
         let report = r.json();
         assert_eq!(report["schema_version"], 1);
         assert_eq!(report["exit_code"], 1);
@@ -140,8 +196,15 @@ mod replay {
                 Value::Object(m) => {
                     if m.contains_key("value") && m["value"].is_u64() {
                         *numbers += 1;
-                        assert!(m["source"].as_str().is_some_and(|s| !s.is_empty()), "number without provenance: {v}");
-                        assert!(["reported", "derived", "placeholder"].contains(&m["kind"].as_str().unwrap()), "{v}");
+                        assert!(
+                            m["source"].as_str().is_some_and(|s| !s.is_empty()),
+                            "number without provenance: {v}"
+                        );
+                        assert!(
+                            ["reported", "derived", "placeholder"]
+                                .contains(&m["kind"].as_str().unwrap()),
+                            "{v}"
+                        );
                     }
                     m.values().for_each(|x| walk(x, numbers));
                 }
@@ -160,7 +223,11 @@ mod replay {
         let dir = tempfile::tempdir().unwrap();
         let r = run(tokaudit().arg("replay").arg(dir.path()));
         assert_eq!(r.code, 3);
-        assert!(r.stderr.contains("no fixtures (*.json) found"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("no fixtures (*.json) found"),
+            "{}",
+            r.stderr
+        );
         let r = run(tokaudit().args(["replay", "/nonexistent/tokaudit"]));
         assert_eq!(r.code, 3);
         assert!(r.stderr.contains("no such file or folder"), "{}", r.stderr);
@@ -182,7 +249,10 @@ mod malformed {
     use base64::engine::general_purpose::STANDARD as B64;
 
     fn good() -> Value {
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("invoke-write-hi.json")).unwrap()).unwrap()
+        serde_json::from_str(
+            &std::fs::read_to_string(fixtures().join("invoke-write-hi.json")).unwrap(),
+        )
+        .unwrap()
     }
 
     /// Write `fixture` (JSON or raw text) to a temp file, replay it, and check the error line.
@@ -195,11 +265,19 @@ mod malformed {
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
         let lines: Vec<&str> = r.stderr.lines().collect();
         assert_eq!(lines.len(), 1, "exactly one error line: {}", r.stderr);
-        assert!(lines[0].contains("case.json"), "names the file: {}", lines[0]);
+        assert!(
+            lines[0].contains("case.json"),
+            "names the file: {}",
+            lines[0]
+        );
         for n in needles {
             assert!(lines[0].contains(n), "missing {n:?} in: {}", lines[0]);
         }
-        assert!(lines[0].contains("re-record") || lines[0].contains("re-record the fixture"), "says what to do: {}", lines[0]);
+        assert!(
+            lines[0].contains("re-record") || lines[0].contains("re-record the fixture"),
+            "says what to do: {}",
+            lines[0]
+        );
     }
 
     /// Replace the raw bytes of streaming frame `i`, keeping the readable view.
@@ -218,7 +296,11 @@ mod malformed {
         let frame = &mut fx["streaming"]["response"]["frames"][i];
         let payload = serde_json::json!({"bytes": B64.encode(chunk), "p": "abc"});
         let raw = tokaudit::core::capture::encode_frame(
-            &[(":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")],
+            &[
+                (":event-type", "chunk"),
+                (":content-type", "application/json"),
+                (":message-type", "event"),
+            ],
             payload.to_string(),
         );
         *frame = serde_json::json!({"raw": B64.encode(&raw)});
@@ -227,44 +309,76 @@ mod malformed {
 
     #[test]
     fn truncated_frame() {
-        check(with_raw(3, |r| r[..r.len() - 10].to_vec()), &["streaming: frame 3: truncated frame"]);
+        check(
+            with_raw(3, |r| r[..r.len() - 10].to_vec()),
+            &["streaming: frame 3: truncated frame"],
+        );
     }
 
     #[test]
     fn bad_crc() {
-        check(with_raw(2, |mut r| { let n = r.len(); r[n - 6] ^= 0x20; r }), &["streaming: frame 2", "checksum"]);
+        check(
+            with_raw(2, |mut r| {
+                let n = r.len();
+                r[n - 6] ^= 0x20;
+                r
+            }),
+            &["streaming: frame 2", "checksum"],
+        );
     }
 
     #[test]
     fn invalid_json_file() {
-        check("{\"schema_version\": 1, \"name\": ".into(), &["invalid JSON at line 1"]);
+        check(
+            "{\"schema_version\": 1, \"name\": ".into(),
+            &["invalid JSON at line 1"],
+        );
     }
 
     #[test]
     fn invalid_json_in_a_chunk() {
-        check(with_chunk(4, "{\"type\":\"message_delta\","), &["streaming: frame[4] chunk: invalid JSON"]);
+        check(
+            with_chunk(4, "{\"type\":\"message_delta\","),
+            &["streaming: frame[4] chunk: invalid JSON"],
+        );
     }
 
     #[test]
     fn missing_count() {
-        check(with_chunk(5, r#"{"type":"message_delta","delta":{},"usage":{"input_tokens":3}}"#),
-            &["frame[5] message_delta.usage.output_tokens: missing"]);
+        check(
+            with_chunk(
+                5,
+                r#"{"type":"message_delta","delta":{},"usage":{"input_tokens":3}}"#,
+            ),
+            &["frame[5] message_delta.usage.output_tokens: missing"],
+        );
     }
 
     #[test]
     fn negative_count() {
         let mut fx = good();
         fx["non_streaming"]["response"]["body"]["usage"]["input_tokens"] = (-10).into();
-        check(fx.to_string(), &["non_streaming: body:usage.input_tokens: negative count -10"]);
+        check(
+            fx.to_string(),
+            &["non_streaming: body:usage.input_tokens: negative count -10"],
+        );
     }
 
     #[test]
     fn non_integer_count() {
-        check(with_chunk(5, r#"{"type":"message_delta","usage":{"output_tokens":"two"}}"#),
-            &["frame[5] message_delta.usage.output_tokens: \"two\" is not an integer token count"]);
+        check(
+            with_chunk(
+                5,
+                r#"{"type":"message_delta","usage":{"output_tokens":"two"}}"#,
+            ),
+            &["frame[5] message_delta.usage.output_tokens: \"two\" is not an integer token count"],
+        );
         let mut fx = good();
         fx["non_streaming"]["response"]["body"]["usage"]["output_tokens"] = 2.5.into();
-        check(fx.to_string(), &["body:usage.output_tokens: 2.5 is not an integer"]);
+        check(
+            fx.to_string(),
+            &["body:usage.output_tokens: 2.5 is not an integer"],
+        );
     }
 
     #[test]
@@ -278,15 +392,25 @@ mod malformed {
     fn a_hand_edited_view_is_refused() {
         let mut fx = good();
         fx["streaming"]["response"]["frames"][5]["chunk"]["usage"]["output_tokens"] = 999.into();
-        check(fx.to_string(), &["streaming: frame 5: `chunk` disagrees with `raw`"]);
+        check(
+            fx.to_string(),
+            &["streaming: frame 5: `chunk` disagrees with `raw`"],
+        );
     }
 
     #[test]
     fn malformed_and_good_fixtures_together_still_report_both() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(fixtures().join("invoke-write-hi.json"), dir.path().join("a.json")).unwrap();
+        std::fs::copy(
+            fixtures().join("invoke-write-hi.json"),
+            dir.path().join("a.json"),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("b.json"), "not json").unwrap();
-        let r = run(tokaudit().arg("replay").arg(dir.path()).args(["--format", "json"]));
+        let r = run(tokaudit()
+            .arg("replay")
+            .arg(dir.path())
+            .args(["--format", "json"]));
         assert_eq!(r.code, 3);
         let report = r.json();
         assert_eq!(report["summary"]["pass"], 1);
@@ -300,19 +424,42 @@ mod compare {
 
     #[test]
     fn offline_write_hi_passes_for_invoke_and_converse() {
-        let r = run(tokaudit().args(["compare", "--prompt", "Write Hi", "--offline", "--format", "json"]));
+        let r = run(tokaudit().args([
+            "compare",
+            "--prompt",
+            "Write Hi",
+            "--offline",
+            "--format",
+            "json",
+        ]));
         assert_eq!(r.code, 0, "{}", r.stderr);
         let report = r.json();
         let cases = report["cases"].as_array().unwrap();
         assert_eq!(cases.len(), 2);
         let ops: Vec<&str> = cases
             .iter()
-            .flat_map(|c| [c["non_streaming"]["operation"].as_str().unwrap(), c["streaming"]["operation"].as_str().unwrap()])
+            .flat_map(|c| {
+                [
+                    c["non_streaming"]["operation"].as_str().unwrap(),
+                    c["streaming"]["operation"].as_str().unwrap(),
+                ]
+            })
             .collect();
-        assert_eq!(ops, ["Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"]);
+        assert_eq!(
+            ops,
+            [
+                "Converse",
+                "ConverseStream",
+                "InvokeModel",
+                "InvokeModelWithResponseStream"
+            ]
+        );
         for c in cases {
             assert_eq!(c["verdict"], "pass", "{c}");
-            assert_eq!(c["non_streaming"]["usage"]["input"]["value"], 10, "documented tokenizer: Write Hi = 10 input tokens");
+            assert_eq!(
+                c["non_streaming"]["usage"]["input"]["value"], 10,
+                "documented tokenizer: Write Hi = 10 input tokens"
+            );
         }
     }
 
@@ -320,30 +467,63 @@ mod compare {
     fn a_recorded_run_replays_to_the_same_json_report() {
         let dir = tempfile::tempdir().unwrap();
         let live = run(tokaudit()
-            .args(["compare", "--prompt", "Write 20 words", "--offline", "--format", "json", "--runs", "2", "--system", "Be brief.", "--cache", "--record"])
+            .args([
+                "compare",
+                "--prompt",
+                "Write 20 words",
+                "--offline",
+                "--format",
+                "json",
+                "--runs",
+                "2",
+                "--system",
+                "Be brief.",
+                "--cache",
+                "--record",
+            ])
             .arg(dir.path()));
         assert_eq!(live.code, 0, "{}", live.stderr);
-        let replayed = run(tokaudit().arg("replay").arg(dir.path()).args(["--format", "json"]));
+        let replayed = run(tokaudit()
+            .arg("replay")
+            .arg(dir.path())
+            .args(["--format", "json"]));
         let (mut a, b) = (live.json(), replayed.json());
         // Only the spread over runs is specific to a live multi-run report.
         a.as_object_mut().unwrap().remove("spread");
         assert_eq!(a, b);
         // Run 1 goes non-streaming first, so that call writes the cache and the stream reads it:
         // a note, not a mismatch.
-        let first = a["cases"].as_array().unwrap().iter().find(|c| c["name"] == "run-001-invoke").unwrap();
+        let first = a["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "run-001-invoke")
+            .unwrap();
         assert_eq!(first["non_streaming"]["usage"]["cache_write"]["value"], 7);
         assert_eq!(first["streaming"]["usage"]["cache_read"]["value"], 7);
-        assert!(first["findings"].as_array().unwrap().iter().any(|f| f["severity"] == "note" && f["message"].as_str().unwrap().contains("cache split")));
+        assert!(
+            first["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["severity"] == "note"
+                    && f["message"].as_str().unwrap().contains("cache split"))
+        );
     }
 
     #[test]
     fn recorded_fixtures_hold_no_secrets() {
         let dir = tempfile::tempdir().unwrap();
-        let r = run(tokaudit().args(["compare", "--prompt", "Write Hi", "--offline", "--record"]).arg(dir.path()));
+        let r = run(tokaudit()
+            .args(["compare", "--prompt", "Write Hi", "--offline", "--record"])
+            .arg(dir.path()));
         assert_eq!(r.code, 0);
         for entry in std::fs::read_dir(dir.path()).unwrap() {
             let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-            assert!(!text.contains("Credential="), "SigV4 credential scope leaked");
+            assert!(
+                !text.contains("Credential="),
+                "SigV4 credential scope leaked"
+            );
             assert!(!text.contains("Signature="), "SigV4 signature leaked");
             assert!(!text.contains("TOKAUDITOFFLINE"), "access key id leaked");
             assert!(text.contains("\"authorization\": \"<redacted> (AWS4-HMAC-SHA256)\""));
@@ -352,7 +532,18 @@ mod compare {
 
     #[test]
     fn an_exception_frame_mid_stream_exits_3_and_names_it() {
-        let r = run(tokaudit().args(["compare", "--prompt", "Write 30 words", "--offline", "--api", "invoke", "--emulator-fault", "stream-exception", "--format", "json"]));
+        let r = run(tokaudit().args([
+            "compare",
+            "--prompt",
+            "Write 30 words",
+            "--offline",
+            "--api",
+            "invoke",
+            "--emulator-fault",
+            "stream-exception",
+            "--format",
+            "json",
+        ]));
         assert_eq!(r.code, 3);
         let case = &r.json()["cases"][0];
         assert_eq!(case["verdict"], "error");
@@ -360,36 +551,95 @@ mod compare {
         assert_eq!(failure["name"], "modelStreamErrorException");
         assert_eq!(failure["message"], "Model Stream Error");
         // What was captured is kept: the message_start usage of the cut stream.
-        assert_eq!(case["streaming"]["channels"]["message_start"]["input"]["value"], 12);
+        assert_eq!(
+            case["streaming"]["channels"]["message_start"]["input"]["value"],
+            12
+        );
     }
 
     #[test]
     fn a_429_is_retried_reported_and_then_passes() {
-        let r = run(tokaudit().args(["compare", "--prompt", "Write Hi", "--offline", "--api", "converse", "--emulator-fault", "throttle-once", "--format", "json"]));
+        let r = run(tokaudit().args([
+            "compare",
+            "--prompt",
+            "Write Hi",
+            "--offline",
+            "--api",
+            "converse",
+            "--emulator-fault",
+            "throttle-once",
+            "--format",
+            "json",
+        ]));
         assert_eq!(r.code, 0, "{}", r.stdout);
         let case = &r.json()["cases"][0];
         assert_eq!(case["non_streaming"]["attempts"], 2);
-        assert!(case["findings"].as_array().unwrap().iter().any(|f| f["message"].as_str().unwrap().contains("2 attempts")));
+        assert!(
+            case["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["message"].as_str().unwrap().contains("2 attempts"))
+        );
     }
 
     #[test]
     fn persistent_throttling_is_a_runtime_error() {
-        let r = run(tokaudit().args(["compare", "--prompt", "Write Hi", "--offline", "--api", "invoke", "--emulator-fault", "throttle", "--max-attempts", "2", "--format", "json"]));
+        let r = run(tokaudit().args([
+            "compare",
+            "--prompt",
+            "Write Hi",
+            "--offline",
+            "--api",
+            "invoke",
+            "--emulator-fault",
+            "throttle",
+            "--max-attempts",
+            "2",
+            "--format",
+            "json",
+        ]));
         assert_eq!(r.code, 3);
         let f = &r.json()["cases"][0]["non_streaming"]["failure"];
-        assert_eq!((f["name"].as_str(), f["status"].as_u64()), (Some("ThrottlingException"), Some(429)));
+        assert_eq!(
+            (f["name"].as_str(), f["status"].as_u64()),
+            (Some("ThrottlingException"), Some(429))
+        );
     }
 
     #[test]
     fn many_runs_in_parallel_without_progress_when_piped() {
-        let r = run(tokaudit().args(["compare", "--prompt", "Write Hi", "--offline", "--runs", "20", "--concurrency", "8", "--format", "json"]));
+        let r = run(tokaudit().args([
+            "compare",
+            "--prompt",
+            "Write Hi",
+            "--offline",
+            "--runs",
+            "20",
+            "--concurrency",
+            "8",
+            "--format",
+            "json",
+        ]));
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert!(r.stderr.is_empty(), "no progress on a pipe: {:?}", r.stderr);
         let report = r.json();
         assert_eq!(report["summary"]["cases"], 40);
         assert_eq!(report["summary"]["pass"], 40);
-        let input = report["spread"].as_array().unwrap().iter().find(|s| s["field"] == "input").unwrap();
-        assert_eq!((input["min"].as_u64(), input["max"].as_u64(), input["pairs_disagreeing"].as_u64()), (Some(10), Some(10), Some(0)));
+        let input = report["spread"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["field"] == "input")
+            .unwrap();
+        assert_eq!(
+            (
+                input["min"].as_u64(),
+                input["max"].as_u64(),
+                input["pairs_disagreeing"].as_u64()
+            ),
+            (Some(10), Some(10), Some(0))
+        );
     }
 
     /// With no AWS configuration at all and no --offline: a clear error, exit 3, fast.
@@ -397,14 +647,30 @@ mod compare {
     fn no_credentials_fails_fast_with_a_fix() {
         let home = tempfile::tempdir().unwrap();
         let started = Instant::now();
-        let r = run(tokaudit().env("HOME", home.path()).args(["compare", "--prompt", "Write Hi", "--region", "us-east-1"]));
+        let r = run(tokaudit().env("HOME", home.path()).args([
+            "compare",
+            "--prompt",
+            "Write Hi",
+            "--region",
+            "us-east-1",
+        ]));
         let took = started.elapsed();
         assert_eq!(r.code, 3);
-        assert!(r.stderr.contains("no usable AWS credentials"), "{}", r.stderr);
-        assert!(r.stderr.contains("--offline"), "says what to do: {}", r.stderr);
+        assert!(
+            r.stderr.contains("no usable AWS credentials"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("--offline"),
+            "says what to do: {}",
+            r.stderr
+        );
         assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
         assert!(took < Duration::from_secs(2), "took {took:?}");
-        let r = run(tokaudit().env("HOME", home.path()).args(["compare", "--prompt", "Write Hi"]));
+        let r = run(tokaudit()
+            .env("HOME", home.path())
+            .args(["compare", "--prompt", "Write Hi"]));
         assert_eq!(r.code, 3);
         assert!(r.stderr.contains("no AWS region"), "{}", r.stderr);
     }
@@ -432,9 +698,15 @@ mod serve {
         for f in faults {
             cmd.args(["--fault", f]);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let url = line.trim().rsplit(' ').next().unwrap().to_string();
         assert!(url.starts_with("http://127.0.0.1:"), "{line}");
         Server { child, url }
@@ -443,8 +715,21 @@ mod serve {
     fn compare_against(server: &Server, extra: &[&str]) -> Run {
         run(tokaudit()
             .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLETOKAUDIT0")
-            .env("AWS_SECRET_ACCESS_KEY", "not-a-real-secret-for-loopback-tests")
-            .args(["compare", "--prompt", "Write Hi", "--region", "eu-west-1", "--format", "json", "--endpoint-url", &server.url])
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                "not-a-real-secret-for-loopback-tests",
+            )
+            .args([
+                "compare",
+                "--prompt",
+                "Write Hi",
+                "--region",
+                "eu-west-1",
+                "--format",
+                "json",
+                "--endpoint-url",
+                &server.url,
+            ])
             .args(extra))
     }
 
@@ -474,19 +759,34 @@ mod regression {
     /// See: https://github.com/BerriAI/litellm/issues/9577 (fixed by PR #9512).
     #[test]
     fn litellm_9577_bedrock_stream_usage() {
-        let r = run(tokaudit().args(["replay", "--format", "json"]).arg(fixtures().join("converse-hardcoded-usage-litellm-9577.json")));
+        let r = run(tokaudit()
+            .args(["replay", "--format", "json"])
+            .arg(fixtures().join("converse-hardcoded-usage-litellm-9577.json")));
         assert_eq!(r.code, 1);
         let case = &r.json()["cases"][0];
         assert_eq!(violations(case), ["input-parity", "output-parity"]);
-        let input_total = case["rows"].as_array().unwrap().iter().find(|r| r["field"] == "input_total").unwrap();
-        assert_eq!((input_total["non_streaming"]["value"].as_u64(), input_total["streaming"]["value"].as_u64()), (Some(10), Some(1799)));
+        let input_total = case["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["field"] == "input_total")
+            .unwrap();
+        assert_eq!(
+            (
+                input_total["non_streaming"]["value"].as_u64(),
+                input_total["streaming"]["value"].as_u64()
+            ),
+            (Some(10), Some(1799))
+        );
     }
 
     /// The Anthropic SDK's final message kept the `output_tokens: 1` placeholder.
     /// See: https://github.com/anthropics/anthropic-sdk-python/issues/424
     #[test]
     fn anthropic_sdk_424_placeholder_final() {
-        let r = run(tokaudit().args(["replay", "--format", "json"]).arg(fixtures().join("invoke-placeholder-final.json")));
+        let r = run(tokaudit()
+            .args(["replay", "--format", "json"])
+            .arg(fixtures().join("invoke-placeholder-final.json")));
         assert!(violations(&r.json()["cases"][0]).contains(&"no-placeholder".to_string()));
     }
 
@@ -494,7 +794,9 @@ mod regression {
     /// See: https://github.com/pydantic/pydantic-ai/issues/2770
     #[test]
     fn pydantic_ai_2770_cumulative_summed() {
-        let r = run(tokaudit().args(["replay", "--format", "json"]).arg(fixtures().join("invoke-cumulative-summed.json")));
+        let r = run(tokaudit()
+            .args(["replay", "--format", "json"])
+            .arg(fixtures().join("invoke-cumulative-summed.json")));
         assert!(violations(&r.json()["cases"][0]).contains(&"cumulative-not-summed".to_string()));
     }
 }
@@ -502,7 +804,16 @@ mod regression {
 /// No committed fixture may hold a credential, signature, API key or bearer token.
 #[test]
 fn committed_fixtures_hold_no_secrets() {
-    let patterns = ["AKIA", "ASIA", "Credential=", "Signature=", "Bearer ", "sk-ant-", "x-api-key\": \"s", "aws_secret_access_key"];
+    let patterns = [
+        "AKIA",
+        "ASIA",
+        "Credential=",
+        "Signature=",
+        "Bearer ",
+        "sk-ant-",
+        "x-api-key\": \"s",
+        "aws_secret_access_key",
+    ];
     for entry in std::fs::read_dir(fixtures()).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -514,7 +825,11 @@ fn committed_fixtures_hold_no_secrets() {
             let h = &fx[side]["request"]["headers"];
             for secret in ["authorization", "x-amz-security-token", "x-amz-date"] {
                 if let Some(v) = h.get(secret) {
-                    assert!(v.as_str().unwrap().starts_with("<redacted>"), "{}: {secret} = {v}", path.display());
+                    assert!(
+                        v.as_str().unwrap().starts_with("<redacted>"),
+                        "{}: {secret} = {v}",
+                        path.display()
+                    );
                 }
             }
         }

@@ -149,7 +149,9 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {pos}/{len} pairs {wide_bar} {elapsed}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {pos}/{len} pairs {wide_bar} {elapsed}")
+    {
         bar.set_style(style);
     }
     bar

@@ -41,11 +41,14 @@ pub fn audit_file(path: &Path) -> CaseReport {
         model: fx.model.clone(),
         region: fx.region.clone(),
     };
-    let sides = fx.captures().map_err(|e| e.to_string()).and_then(|(ns, st)| {
-        let a = normalize(&ns).map_err(|e| format!("non_streaming: {e}"))?;
-        let b = normalize(&st).map_err(|e| format!("streaming: {e}"))?;
-        Ok((a, b))
-    });
+    let sides = fx
+        .captures()
+        .map_err(|e| e.to_string())
+        .and_then(|(ns, st)| {
+            let a = normalize(&ns).map_err(|e| format!("non_streaming: {e}"))?;
+            let b = normalize(&st).map_err(|e| format!("streaming: {e}"))?;
+            Ok((a, b))
+        });
     match sides {
         Ok((a, b)) => CaseReport::audited(meta, a, b),
         Err(e) => CaseReport::malformed(meta, format!("{}: {e}; {MALFORMED_HINT}", path.display())),

@@ -77,16 +77,36 @@ impl Invariant {
     /// One line naming the probable bug class when this invariant fails.
     pub fn hint(self) -> &'static str {
         match self {
-            Invariant::Exchange => "the call failed: check credentials, model access, quotas and the endpoint, then retry",
-            Invariant::InputParity => "the paths bill different input: a hard-coded or estimated usage block (LiteLLM v1.63.14), a dropped cache field, or summed counters",
-            Invariant::OutputParity => "same text, different output count: a placeholder taken as final, cumulative counters summed, or a hard-coded usage block",
-            Invariant::UsagePresent => "final usage was dropped, zeroed or put at the wrong nesting level (LiteLLM #14935, Effect #6237 class)",
-            Invariant::NoPlaceholder => "the message_start output_tokens placeholder was taken as final (anthropic-sdk-python #424 class)",
-            Invariant::CumulativeNotSummed => "message_delta usage is cumulative: take the last value, never sum (pydantic-ai #2770, TensorZero #5481 class)",
-            Invariant::HeadersMatchBody => "X-Amzn-Bedrock-*-Token-Count headers disagree with body usage: one of them was rewritten",
-            Invariant::MetricsMatchEvents => "invocationMetrics disagree with the Anthropic events: a channel was rewritten, dropped or double counted (langchain-aws #164, LiteLLM #34373 class)",
-            Invariant::TotalIsSum => "the reported total is not input + cache_read + cache_write + output (Converse totals include cache tokens)",
-            Invariant::StreamComplete => "the stream ended without its terminal event: a cut connection or a proxy that stops early; its usage is partial",
+            Invariant::Exchange => {
+                "the call failed: check credentials, model access, quotas and the endpoint, then retry"
+            }
+            Invariant::InputParity => {
+                "the paths bill different input: a hard-coded or estimated usage block (LiteLLM v1.63.14), a dropped cache field, or summed counters"
+            }
+            Invariant::OutputParity => {
+                "same text, different output count: a placeholder taken as final, cumulative counters summed, or a hard-coded usage block"
+            }
+            Invariant::UsagePresent => {
+                "final usage was dropped, zeroed or put at the wrong nesting level (LiteLLM #14935, Effect #6237 class)"
+            }
+            Invariant::NoPlaceholder => {
+                "the message_start output_tokens placeholder was taken as final (anthropic-sdk-python #424 class)"
+            }
+            Invariant::CumulativeNotSummed => {
+                "message_delta usage is cumulative: take the last value, never sum (pydantic-ai #2770, TensorZero #5481 class)"
+            }
+            Invariant::HeadersMatchBody => {
+                "X-Amzn-Bedrock-*-Token-Count headers disagree with body usage: one of them was rewritten"
+            }
+            Invariant::MetricsMatchEvents => {
+                "invocationMetrics disagree with the Anthropic events: a channel was rewritten, dropped or double counted (langchain-aws #164, LiteLLM #34373 class)"
+            }
+            Invariant::TotalIsSum => {
+                "the reported total is not input + cache_read + cache_write + output (Converse totals include cache tokens)"
+            }
+            Invariant::StreamComplete => {
+                "the stream ended without its terminal event: a cut connection or a proxy that stops early; its usage is partial"
+            }
         }
     }
 }
@@ -251,7 +271,13 @@ impl Auditor {
     }
 
     /// A violated check with its finding.
-    fn violated(&mut self, inv: Invariant, side: Option<SideId>, field: Option<Field>, msg: String) {
+    fn violated(
+        &mut self,
+        inv: Invariant,
+        side: Option<SideId>,
+        field: Option<Field>,
+        msg: String,
+    ) {
         self.check(inv, side, Status::Violated);
         self.find(inv, Severity::Violation, side, field, msg);
     }
@@ -274,16 +300,26 @@ pub fn audit(ns: &Normalized, st: &Normalized) -> CaseAudit {
         exchange(&mut a, id, side);
     }
     let both_ok = ns.failure.is_none() && st.failure.is_none();
-    let incomplete = [ns, st]
-        .into_iter()
-        .find(|s| s.stream.as_ref().is_some_and(|f| f.terminal_frame.is_none()));
+    let incomplete = [ns, st].into_iter().find(|s| {
+        s.stream
+            .as_ref()
+            .is_some_and(|f| f.terminal_frame.is_none())
+    });
     if let (true, Some(cut)) = (both_ok, incomplete) {
         // A stream without its terminal event carries partial usage: comparing it would only
         // repeat the stream-complete finding as bogus mismatches.
         for inv in [Invariant::InputParity, Invariant::OutputParity] {
             a.check(inv, None, Status::NotComparable);
-            a.find(inv, Severity::NotComparable, Some(SideId::Streaming), None,
-                format!("{} ended without its terminal event, so its usage is partial and not compared", cut.operation));
+            a.find(
+                inv,
+                Severity::NotComparable,
+                Some(SideId::Streaming),
+                None,
+                format!(
+                    "{} ended without its terminal event, so its usage is partial and not compared",
+                    cut.operation
+                ),
+            );
         }
     } else if both_ok {
         input_parity(&mut a, ns, st);
@@ -385,7 +421,11 @@ fn input_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
     let (x, y) = (ns.usage.input_total(), st.usage.input_total());
     let (Some(x), Some(y)) = (x, y) else {
         a.check(inv, None, Status::NotComparable);
-        let missing = if x.is_none() { SideId::NonStreaming } else { SideId::Streaming };
+        let missing = if x.is_none() {
+            SideId::NonStreaming
+        } else {
+            SideId::Streaming
+        };
         a.find(
             inv,
             Severity::NotComparable,
@@ -445,7 +485,11 @@ fn output_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
     }
     let (Some(x), Some(y)) = (ns.usage.output.as_ref(), st.usage.output.as_ref()) else {
         a.check(inv, None, Status::NotComparable);
-        let missing = if ns.usage.output.is_none() { SideId::NonStreaming } else { SideId::Streaming };
+        let missing = if ns.usage.output.is_none() {
+            SideId::NonStreaming
+        } else {
+            SideId::Streaming
+        };
         a.find(
             inv,
             Severity::NotComparable,
@@ -505,13 +549,18 @@ fn usage_present(a: &mut Auditor, id: SideId, side: &Normalized) {
         Operation::ConverseStream => ch.metadata.is_some(),
         _ => {
             ch.message_deltas.iter().any(|d| d.output.is_some())
-                || ch.invocation_metrics.as_ref().is_some_and(|m| m.output.is_some())
+                || ch
+                    .invocation_metrics
+                    .as_ref()
+                    .is_some_and(|m| m.output.is_some())
         }
     };
     if !final_event {
         let what = match side.operation {
             Operation::ConverseStream => match &facts.misplaced_usage {
-                Some(at) => format!("no `metadata.usage` (a usage object sits at the wrong nesting level, {at}; typed SDKs read it as all zeros)"),
+                Some(at) => format!(
+                    "no `metadata.usage` (a usage object sits at the wrong nesting level, {at}; typed SDKs read it as all zeros)"
+                ),
                 None => "no `metadata` event with usage after messageStop".into(),
             },
             _ => format!(
@@ -532,7 +581,10 @@ fn usage_present(a: &mut Auditor, id: SideId, side: &Normalized) {
             inv,
             Some(id),
             Some(Field::Input),
-            format!("final usage reports 0 input tokens ({}); every request has input", show(side.usage.input.as_ref())),
+            format!(
+                "final usage reports 0 input tokens ({}); every request has input",
+                show(side.usage.input.as_ref())
+            ),
         );
         return;
     }
@@ -541,7 +593,10 @@ fn usage_present(a: &mut Auditor, id: SideId, side: &Normalized) {
             inv,
             Some(id),
             Some(Field::Output),
-            format!("final usage reports 0 output tokens although {} characters were generated", side.text.chars),
+            format!(
+                "final usage reports 0 output tokens although {} characters were generated",
+                side.text.chars
+            ),
         );
         return;
     }
@@ -551,7 +606,11 @@ fn usage_present(a: &mut Auditor, id: SideId, side: &Normalized) {
 fn no_placeholder(a: &mut Auditor, id: SideId, side: &Normalized) {
     let inv = Invariant::NoPlaceholder;
     let ch = &side.channels;
-    if side.stream.as_ref().is_some_and(|f| f.terminal_frame.is_none()) {
+    if side
+        .stream
+        .as_ref()
+        .is_some_and(|f| f.terminal_frame.is_none())
+    {
         a.check(inv, Some(id), Status::NotApplicable);
         return;
     }
@@ -568,11 +627,17 @@ fn no_placeholder(a: &mut Auditor, id: SideId, side: &Normalized) {
             inv,
             Some(id),
             Some(Field::Output),
-            format!("the final output count is the message_start placeholder {}", show(Some(out))),
+            format!(
+                "the final output count is the message_start placeholder {}",
+                show(Some(out))
+            ),
         );
         return;
     }
-    let metrics = ch.invocation_metrics.as_ref().and_then(|m| m.output.as_ref());
+    let metrics = ch
+        .invocation_metrics
+        .as_ref()
+        .and_then(|m| m.output.as_ref());
     if out.value == placeholder.value
         && let Some(m) = metrics.filter(|m| m.value != out.value)
     {
@@ -599,7 +664,12 @@ fn cumulative_not_summed(a: &mut Auditor, id: SideId, side: &Normalized) {
         a.check(inv, Some(id), Status::NotApplicable);
         return;
     }
-    for field in [Field::Input, Field::CacheRead, Field::CacheWrite, Field::Output] {
+    for field in [
+        Field::Input,
+        Field::CacheRead,
+        Field::CacheWrite,
+        Field::Output,
+    ] {
         let mut prev: Option<&crate::core::normalize::Obs> = None;
         for d in &ch.message_deltas {
             if let Some(o) = d.get(field) {
@@ -626,7 +696,10 @@ fn cumulative_not_summed(a: &mut Auditor, id: SideId, side: &Normalized) {
         .iter()
         .filter_map(|d| d.output.as_ref().map(|o| o.value))
         .collect();
-    let reference = ch.invocation_metrics.as_ref().and_then(|m| m.output.as_ref());
+    let reference = ch
+        .invocation_metrics
+        .as_ref()
+        .and_then(|m| m.output.as_ref());
     if let (Some(r), Some(&last)) = (reference, outs.last())
         && last != r.value
     {
@@ -634,7 +707,10 @@ fn cumulative_not_summed(a: &mut Auditor, id: SideId, side: &Normalized) {
         let before = if outs.len() >= 2 {
             Some(outs[outs.len() - 2])
         } else {
-            ch.message_start.as_ref().and_then(|s| s.output.as_ref()).map(|o| o.value)
+            ch.message_start
+                .as_ref()
+                .and_then(|s| s.output.as_ref())
+                .map(|o| o.value)
         };
         if outs.len() >= 2 && sum == r.value {
             a.violated(
@@ -675,7 +751,12 @@ fn headers_match_body(a: &mut Auditor, id: SideId, side: &Normalized) {
         return;
     };
     let mut ok = true;
-    for field in [Field::Input, Field::CacheRead, Field::CacheWrite, Field::Output] {
+    for field in [
+        Field::Input,
+        Field::CacheRead,
+        Field::CacheWrite,
+        Field::Output,
+    ] {
         if let Some(hv) = h.get(field) {
             let bv = b.value(field).unwrap_or(0);
             if hv.value != bv {
@@ -684,7 +765,11 @@ fn headers_match_body(a: &mut Auditor, id: SideId, side: &Normalized) {
                     inv,
                     Some(id),
                     Some(field),
-                    format!("{field}: {} but body says {}", show(Some(hv)), show(b.get(field)).replace("absent", "absent (0)")),
+                    format!(
+                        "{field}: {} but body says {}",
+                        show(Some(hv)),
+                        show(b.get(field)).replace("absent", "absent (0)")
+                    ),
                 );
             }
         }
@@ -699,7 +784,11 @@ fn metrics_match_events(a: &mut Auditor, id: SideId, side: &Normalized) {
     let ch = &side.channels;
     let Some(m) = &ch.invocation_metrics else {
         a.check(inv, Some(id), Status::NotApplicable);
-        if side.stream.as_ref().is_some_and(|s| s.terminal_frame.is_some()) {
+        if side
+            .stream
+            .as_ref()
+            .is_some_and(|s| s.terminal_frame.is_some())
+        {
             a.find(inv, Severity::Note, Some(id), None,
                 "the last chunk carries no amazon-bedrock-invocationMetrics (Bedrock sends them on message_stop); only the Anthropic events count".into());
         }
@@ -707,7 +796,11 @@ fn metrics_match_events(a: &mut Auditor, id: SideId, side: &Normalized) {
     };
     let event = |field: Field| -> Option<&crate::core::normalize::Obs> {
         match field {
-            Field::Output => ch.message_deltas.iter().rev().find_map(|d| d.output.as_ref()),
+            Field::Output => ch
+                .message_deltas
+                .iter()
+                .rev()
+                .find_map(|d| d.output.as_ref()),
             f => ch
                 .message_deltas
                 .iter()
@@ -717,7 +810,12 @@ fn metrics_match_events(a: &mut Auditor, id: SideId, side: &Normalized) {
         }
     };
     let mut ok = true;
-    for field in [Field::Input, Field::CacheRead, Field::CacheWrite, Field::Output] {
+    for field in [
+        Field::Input,
+        Field::CacheRead,
+        Field::CacheWrite,
+        Field::Output,
+    ] {
         let Some(mv) = m.get(field) else { continue };
         let ev = event(field);
         let evv = match (field, ev) {
@@ -732,7 +830,11 @@ fn metrics_match_events(a: &mut Auditor, id: SideId, side: &Normalized) {
                 inv,
                 Some(id),
                 Some(field),
-                format!("{field}: {} but the events say {}", show(Some(mv)), show(ev).replace("absent", "absent (0)")),
+                format!(
+                    "{field}: {} but the events say {}",
+                    show(Some(mv)),
+                    show(ev).replace("absent", "absent (0)")
+                ),
             );
         }
     }
@@ -778,7 +880,11 @@ mod tests {
     use crate::core::normalize::{Obs, StreamFacts, TextDigest};
 
     fn obs(value: u64, source: &str, kind: Kind) -> Option<Obs> {
-        Some(Obs { value, source: source.into(), kind })
+        Some(Obs {
+            value,
+            source: source.into(),
+            kind,
+        })
     }
 
     fn usage(input: u64, read: u64, write: u64, output: u64) -> UsageSet {
@@ -806,7 +912,10 @@ mod tests {
                     ..u.clone()
                 }),
                 message_deltas: if op == Operation::InvokeModelWithResponseStream {
-                    vec![UsageSet { output: u.output.clone(), ..UsageSet::default() }]
+                    vec![UsageSet {
+                        output: u.output.clone(),
+                        ..UsageSet::default()
+                    }]
                 } else {
                     vec![]
                 },
@@ -815,13 +924,21 @@ mod tests {
             },
             text: t,
             stop_reason: None,
-            stream: op.is_streaming().then(|| StreamFacts { terminal_frame: Some(5), ..Default::default() }),
+            stream: op.is_streaming().then(|| StreamFacts {
+                terminal_frame: Some(5),
+                ..Default::default()
+            }),
             failure: None,
         }
     }
 
     fn violated(a: &CaseAudit) -> Vec<Invariant> {
-        let mut v: Vec<Invariant> = a.findings.iter().filter(|f| f.severity == Severity::Violation).map(|f| f.invariant).collect();
+        let mut v: Vec<Invariant> = a
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Violation)
+            .map(|f| f.invariant)
+            .collect();
         v.sort();
         v.dedup();
         v
@@ -831,10 +948,18 @@ mod tests {
     fn a_consistent_pair_passes() {
         let a = audit(
             &side(Operation::InvokeModel, usage(10, 0, 0, 2), "Hi!"),
-            &side(Operation::InvokeModelWithResponseStream, usage(10, 0, 0, 2), "Hi!"),
+            &side(
+                Operation::InvokeModelWithResponseStream,
+                usage(10, 0, 0, 2),
+                "Hi!",
+            ),
         );
         assert_eq!(a.verdict, Verdict::Pass, "{:?}", a.findings);
-        assert!(a.checks.iter().any(|c| c.invariant == Invariant::InputParity && c.status == Status::Held));
+        assert!(
+            a.checks
+                .iter()
+                .any(|c| c.invariant == Invariant::InputParity && c.status == Status::Held)
+        );
     }
 
     #[test]
@@ -844,7 +969,11 @@ mod tests {
             &side(Operation::ConverseStream, usage(3, 100, 0, 2), "Hi!"),
         );
         assert_eq!(a.verdict, Verdict::Pass);
-        assert!(a.findings.iter().any(|f| f.severity == Severity::Note && f.message.contains("cache split")));
+        assert!(
+            a.findings
+                .iter()
+                .any(|f| f.severity == Severity::Note && f.message.contains("cache split"))
+        );
     }
 
     #[test]
@@ -864,15 +993,28 @@ mod tests {
             &side(Operation::ConverseStream, usage(3, 1796, 0, 392), "Hi!"),
         );
         assert_eq!(a.verdict, Verdict::Mismatch);
-        assert_eq!(violated(&a), vec![Invariant::InputParity, Invariant::OutputParity]);
+        assert_eq!(
+            violated(&a),
+            vec![Invariant::InputParity, Invariant::OutputParity]
+        );
     }
 
     #[test]
     fn a_decreasing_counter_violates_cumulative_not_summed() {
-        let mut st = side(Operation::InvokeModelWithResponseStream, usage(10, 0, 0, 5), "x");
+        let mut st = side(
+            Operation::InvokeModelWithResponseStream,
+            usage(10, 0, 0, 5),
+            "x",
+        );
         st.channels.message_deltas = vec![
-            UsageSet { output: obs(9, "d1", Kind::Reported), ..Default::default() },
-            UsageSet { output: obs(5, "d2", Kind::Reported), ..Default::default() },
+            UsageSet {
+                output: obs(9, "d1", Kind::Reported),
+                ..Default::default()
+            },
+            UsageSet {
+                output: obs(5, "d2", Kind::Reported),
+                ..Default::default()
+            },
         ];
         let a = audit(&side(Operation::InvokeModel, usage(10, 0, 0, 5), "x"), &st);
         assert!(violated(&a).contains(&Invariant::CumulativeNotSummed));
@@ -880,19 +1022,37 @@ mod tests {
 
     #[test]
     fn summed_counters_are_recognised_against_the_metrics() {
-        let mut st = side(Operation::InvokeModelWithResponseStream, usage(10, 0, 0, 16), "x");
-        st.channels.message_deltas = vec![UsageSet { output: obs(16, "d", Kind::Reported), ..Default::default() }];
-        st.channels.invocation_metrics = Some(UsageSet { input: obs(10, "m", Kind::Reported), output: obs(15, "m", Kind::Reported), ..Default::default() });
+        let mut st = side(
+            Operation::InvokeModelWithResponseStream,
+            usage(10, 0, 0, 16),
+            "x",
+        );
+        st.channels.message_deltas = vec![UsageSet {
+            output: obs(16, "d", Kind::Reported),
+            ..Default::default()
+        }];
+        st.channels.invocation_metrics = Some(UsageSet {
+            input: obs(10, "m", Kind::Reported),
+            output: obs(15, "m", Kind::Reported),
+            ..Default::default()
+        });
         let a = audit(&side(Operation::InvokeModel, usage(10, 0, 0, 15), "x"), &st);
         let v = violated(&a);
-        assert!(v.contains(&Invariant::CumulativeNotSummed) && v.contains(&Invariant::MetricsMatchEvents), "{v:?}");
+        assert!(
+            v.contains(&Invariant::CumulativeNotSummed)
+                && v.contains(&Invariant::MetricsMatchEvents),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn converse_totals_must_include_cache() {
         let mut ns = side(Operation::Converse, usage(18, 0, 7502, 386), "x");
         ns.usage.total = obs(404, "body:usage.totalTokens", Kind::Reported);
-        let a = audit(&ns, &side(Operation::ConverseStream, usage(18, 0, 7502, 386), "x"));
+        let a = audit(
+            &ns,
+            &side(Operation::ConverseStream, usage(18, 0, 7502, 386), "x"),
+        );
         assert_eq!(violated(&a), vec![Invariant::TotalIsSum]);
     }
 
@@ -908,8 +1068,16 @@ mod tests {
         });
         let a = audit(&side(Operation::Converse, usage(10, 0, 0, 2), "Hi!"), &st);
         assert_eq!(a.verdict, Verdict::Error);
-        assert!(!a.checks.iter().any(|c| c.invariant == Invariant::InputParity));
-        assert!(a.findings[0].message.contains("modelStreamErrorException in frame 2"));
+        assert!(
+            !a.checks
+                .iter()
+                .any(|c| c.invariant == Invariant::InputParity)
+        );
+        assert!(
+            a.findings[0]
+                .message
+                .contains("modelStreamErrorException in frame 2")
+        );
     }
 
     #[test]

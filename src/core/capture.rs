@@ -176,7 +176,9 @@ const SECRET_HEADERS: &[&str] = &[
 ];
 
 /// Replace secret header values by [`REDACTED`]; also catches bearer tokens under any name.
-pub fn redact_headers(headers: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
+pub fn redact_headers(
+    headers: impl IntoIterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
     headers
         .into_iter()
         .map(|(k, v)| {
@@ -214,7 +216,9 @@ pub enum FrameError {
         need: usize,
     },
     /// More bytes than one message.
-    #[error("{extra} bytes after the end of the message (frames were not split at their length prefix)")]
+    #[error(
+        "{extra} bytes after the end of the message (frames were not split at their length prefix)"
+    )]
     Trailing {
         /// Extra bytes.
         extra: usize,
@@ -285,7 +289,9 @@ fn from_message(message: &Message) -> Result<DecodedFrame, FrameError> {
     let message_type = get(":message-type").ok_or(FrameError::MissingHeader(":message-type"))?;
     let type_name = match message_type.as_str() {
         "event" => get(":event-type").ok_or(FrameError::MissingHeader(":event-type"))?,
-        "exception" => get(":exception-type").ok_or(FrameError::MissingHeader(":exception-type"))?,
+        "exception" => {
+            get(":exception-type").ok_or(FrameError::MissingHeader(":exception-type"))?
+        }
         _ => get(":error-code").unwrap_or_default(),
     };
     Ok(DecodedFrame {
@@ -367,7 +373,10 @@ mod tests {
     fn encodes_the_documented_worked_example() {
         let raw = worked_example();
         assert_eq!(raw.len(), 135);
-        assert_eq!(&raw[..12], &[0, 0, 0, 0x87, 0, 0, 0, 0x4b, 0x87, 0xea, 0x2b, 0xf3]);
+        assert_eq!(
+            &raw[..12],
+            &[0, 0, 0, 0x87, 0, 0, 0, 0x4b, 0x87, 0xea, 0x2b, 0xf3]
+        );
         assert_eq!(&raw[131..], &[0xba, 0x48, 0xab, 0x22]);
     }
 
@@ -385,7 +394,10 @@ mod tests {
         let mut raw = worked_example().to_vec();
         raw[60] ^= 0x01;
         let err = decode_frame(&Bytes::from(raw)).unwrap_err();
-        assert!(matches!(err, FrameError::Invalid(ref m) if m.contains("checksum")), "{err}");
+        assert!(
+            matches!(err, FrameError::Invalid(ref m) if m.contains("checksum")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -393,7 +405,10 @@ mod tests {
         let raw = worked_example().slice(..100);
         assert_eq!(
             decode_frame(&raw).unwrap_err(),
-            FrameError::Truncated { have: 100, need: 135 }
+            FrameError::Truncated {
+                have: 100,
+                need: 135
+            }
         );
         assert!(matches!(
             decode_frame(&Bytes::from_static(&[0, 0])),
@@ -415,14 +430,20 @@ mod tests {
     #[test]
     fn redaction_covers_signatures_and_bearer_tokens() {
         let out = redact_headers(vec![
-            ("Authorization".into(), "AWS4-HMAC-SHA256 Credential=AKID/…".into()),
+            (
+                "Authorization".into(),
+                "AWS4-HMAC-SHA256 Credential=AKID/…".into(),
+            ),
             ("X-Amz-Security-Token".into(), "FwoGZX".into()),
             ("x-custom".into(), "Bearer abc".into()),
             ("content-type".into(), "application/json".into()),
         ]);
         assert_eq!(out[0].1, "<redacted> (AWS4-HMAC-SHA256)");
         assert!(out[1..3].iter().all(|(_, v)| v == REDACTED));
-        assert!(out.iter().all(|(_, v)| !v.contains("AKID") && !v.contains("abc")));
+        assert!(
+            out.iter()
+                .all(|(_, v)| !v.contains("AKID") && !v.contains("abc"))
+        );
         assert_eq!(out[3].1, "application/json");
     }
 }

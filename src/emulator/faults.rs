@@ -51,20 +51,62 @@ pub enum Fault {
 /// Every fault with its one-line description, for `serve --list-faults` and the docs.
 pub const CATALOG: &[(&str, &str)] = &[
     ("throttle", "every request answers 429 ThrottlingException"),
-    ("throttle-once", "the first request answers 429 ThrottlingException, later ones succeed"),
-    ("server-error", "every request answers 500 InternalServerException"),
-    ("stream-exception[=TYPE]", "streams end with an exception frame after the first delta (default modelStreamErrorException)"),
-    ("cut-stream", "streams stop after the content, without their terminal event"),
-    ("no-metrics", "InvokeModel streams carry no amazon-bedrock-invocationMetrics"),
-    ("metrics-skew", "invocationMetrics.outputTokenCount is 3 higher than the events"),
-    ("header-skew", "X-Amzn-Bedrock-Input-Token-Count is 2 higher than the body"),
-    ("placeholder-final", "the final message_delta repeats the message_start placeholder"),
-    ("summed-deltas", "several message_delta events whose cumulative counters were summed"),
-    ("hardcoded-usage", "streamed usage replaced by LiteLLM v1.63.14's literal block (3/392/1796/2191)"),
-    ("no-final-usage", "streams carry no final usage (no message_delta usage or metrics; no metadata)"),
-    ("nested-usage", "ConverseStream metadata wrapped one level too deep ({\"metadata\":{...}})"),
-    ("no-body-usage", "non-streaming responses carry no usage (body and headers)"),
-    ("multi-delta", "not a fault: cumulative message_delta every 8 output tokens"),
+    (
+        "throttle-once",
+        "the first request answers 429 ThrottlingException, later ones succeed",
+    ),
+    (
+        "server-error",
+        "every request answers 500 InternalServerException",
+    ),
+    (
+        "stream-exception[=TYPE]",
+        "streams end with an exception frame after the first delta (default modelStreamErrorException)",
+    ),
+    (
+        "cut-stream",
+        "streams stop after the content, without their terminal event",
+    ),
+    (
+        "no-metrics",
+        "InvokeModel streams carry no amazon-bedrock-invocationMetrics",
+    ),
+    (
+        "metrics-skew",
+        "invocationMetrics.outputTokenCount is 3 higher than the events",
+    ),
+    (
+        "header-skew",
+        "X-Amzn-Bedrock-Input-Token-Count is 2 higher than the body",
+    ),
+    (
+        "placeholder-final",
+        "the final message_delta repeats the message_start placeholder",
+    ),
+    (
+        "summed-deltas",
+        "several message_delta events whose cumulative counters were summed",
+    ),
+    (
+        "hardcoded-usage",
+        "streamed usage replaced by LiteLLM v1.63.14's literal block (3/392/1796/2191)",
+    ),
+    (
+        "no-final-usage",
+        "streams carry no final usage (no message_delta usage or metrics; no metadata)",
+    ),
+    (
+        "nested-usage",
+        "ConverseStream metadata wrapped one level too deep ({\"metadata\":{...}})",
+    ),
+    (
+        "no-body-usage",
+        "non-streaming responses carry no usage (body and headers)",
+    ),
+    (
+        "multi-delta",
+        "not a fault: cumulative message_delta every 8 output tokens",
+    ),
     ("tiny-writes", "streams are written in 7-byte pieces"),
 ];
 
@@ -169,7 +211,9 @@ mod tests {
             assert_eq!(f.to_string().split('=').next().unwrap(), name);
         }
         assert_eq!(
-            "stream-exception=throttlingException".parse::<Fault>().unwrap(),
+            "stream-exception=throttlingException"
+                .parse::<Fault>()
+                .unwrap(),
             Fault::StreamException("throttlingException".into())
         );
         assert!("stream-exception=bogus".parse::<Fault>().is_err());

@@ -105,11 +105,17 @@ impl Emulator {
 
     /// A copy of the ledger.
     pub fn ledger(&self) -> Vec<LedgerEntry> {
-        self.ledger.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.ledger
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn record(&self, entry: LedgerEntry) {
-        self.ledger.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+        self.ledger
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(entry);
     }
 
     /// Split input into (input, cache_read, cache_write) and update the cache.
@@ -134,12 +140,18 @@ impl Emulator {
 /// The router, for embedding.
 pub fn router(emulator: Arc<Emulator>) -> Router {
     Router::new()
-        .route("/model/{model}/invoke", post(|s, p, h, b| handle(s, p, h, b, Op::Invoke)))
+        .route(
+            "/model/{model}/invoke",
+            post(|s, p, h, b| handle(s, p, h, b, Op::Invoke)),
+        )
         .route(
             "/model/{model}/invoke-with-response-stream",
             post(|s, p, h, b| handle(s, p, h, b, Op::InvokeStream)),
         )
-        .route("/model/{model}/converse", post(|s, p, h, b| handle(s, p, h, b, Op::Converse)))
+        .route(
+            "/model/{model}/converse",
+            post(|s, p, h, b| handle(s, p, h, b, Op::Converse)),
+        )
         .route(
             "/model/{model}/converse-stream",
             post(|s, p, h, b| handle(s, p, h, b, Op::ConverseStream)),
@@ -229,7 +241,11 @@ async fn handle(
     let rid = request_id(n + 1);
     let mut faults = em.config.faults.clone();
     if let Some(h) = headers.get(FAULT_HEADER) {
-        match h.to_str().map_err(|e| e.to_string()).and_then(faults::parse_list) {
+        match h
+            .to_str()
+            .map_err(|e| e.to_string())
+            .and_then(faults::parse_list)
+        {
             Ok(more) => faults.extend(more),
             Err(e) => return aws_error(StatusCode::BAD_REQUEST, "ValidationException", &e),
         }
@@ -245,23 +261,45 @@ async fn handle(
         reported: None,
         faults: fault_names,
     };
-    let reject = |em: &Emulator, mut entry: LedgerEntry, status: StatusCode, kind: &str, msg: &str| {
-        entry.status = status.as_u16();
-        em.record(entry);
-        let mut r = aws_error(status, kind, msg);
-        r.headers_mut().insert("x-amzn-requestid", HeaderValue::from_str(&rid).expect("ascii"));
-        r
-    };
+    let reject =
+        |em: &Emulator, mut entry: LedgerEntry, status: StatusCode, kind: &str, msg: &str| {
+            entry.status = status.as_u16();
+            em.record(entry);
+            let mut r = aws_error(status, kind, msg);
+            r.headers_mut().insert(
+                "x-amzn-requestid",
+                HeaderValue::from_str(&rid).expect("ascii"),
+            );
+            r
+        };
     if has(&Fault::Throttle) || (has(&Fault::ThrottleOnce) && n == 0) {
-        return reject(&em, entry, StatusCode::TOO_MANY_REQUESTS, "ThrottlingException", "Too many requests, please wait before trying again.");
+        return reject(
+            &em,
+            entry,
+            StatusCode::TOO_MANY_REQUESTS,
+            "ThrottlingException",
+            "Too many requests, please wait before trying again.",
+        );
     }
     if has(&Fault::ServerError) {
-        return reject(&em, entry, StatusCode::INTERNAL_SERVER_ERROR, "InternalServerException", "The server encountered an internal error.");
+        return reject(
+            &em,
+            entry,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerException",
+            "The server encountered an internal error.",
+        );
     }
     let json: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            return reject(&em, entry, StatusCode::BAD_REQUEST, "ValidationException", &format!("Malformed input request: the body is not valid JSON ({e})"));
+            return reject(
+                &em,
+                entry,
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                &format!("Malformed input request: the body is not valid JSON ({e})"),
+            );
         }
     };
     let parsed = match op {
@@ -271,7 +309,13 @@ async fn handle(
     let req = match parsed {
         Ok(r) => r,
         Err(model::Invalid(msg)) => {
-            return reject(&em, entry, StatusCode::BAD_REQUEST, "ValidationException", &msg);
+            return reject(
+                &em,
+                entry,
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                &msg,
+            );
         }
     };
     let (pieces, stop) = model::generate(&req);
@@ -298,7 +342,10 @@ async fn handle(
     };
     entry.reported = reported;
     em.record(entry);
-    resp.headers_mut().insert("x-amzn-requestid", HeaderValue::from_str(&rid).expect("ascii"));
+    resp.headers_mut().insert(
+        "x-amzn-requestid",
+        HeaderValue::from_str(&rid).expect("ascii"),
+    );
     resp
 }
 
@@ -357,12 +404,22 @@ fn invoke_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>
     let h = resp.headers_mut();
     h.insert("x-amzn-bedrock-invocation-latency", g.latency().into());
     if !no_usage {
-        let skew = if faults.contains(&Fault::HeaderSkew) { 2 } else { 0 };
+        let skew = if faults.contains(&Fault::HeaderSkew) {
+            2
+        } else {
+            0
+        };
         h.insert("x-amzn-bedrock-input-token-count", (u.input + skew).into());
         h.insert("x-amzn-bedrock-output-token-count", u.output.into());
         if u.cache_read + u.cache_write > 0 {
-            h.insert("x-amzn-bedrock-cache-read-input-token-count", u.cache_read.into());
-            h.insert("x-amzn-bedrock-cache-write-input-token-count", u.cache_write.into());
+            h.insert(
+                "x-amzn-bedrock-cache-read-input-token-count",
+                u.cache_read.into(),
+            );
+            h.insert(
+                "x-amzn-bedrock-cache-write-input-token-count",
+                u.cache_write.into(),
+            );
         }
     }
     (resp, (!no_usage).then_some(u))
@@ -415,19 +472,30 @@ fn stream_body(frames: Vec<Bytes>, faults: &[Fault], content_type: Option<&str>)
     } else {
         frames
     };
-    let stream = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
+    let stream =
+        futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
     let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/vnd.amazon.eventstream"));
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/vnd.amazon.eventstream"),
+    );
     if let Some(ct) = content_type {
-        h.insert("x-amzn-bedrock-content-type", HeaderValue::from_str(ct).expect("ascii"));
+        h.insert(
+            "x-amzn-bedrock-content-type",
+            HeaderValue::from_str(ct).expect("ascii"),
+        );
     }
     resp
 }
 
 fn invoke_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
     let has = |f: &Fault| faults.contains(f);
-    let reported = if has(&Fault::HardcodedUsage) { HARDCODED } else { g.truth };
+    let reported = if has(&Fault::HardcodedUsage) {
+        HARDCODED
+    } else {
+        g.truth
+    };
     let placeholder = 1;
     let mut events: Vec<Value> = vec![json!({
         "type": "message_start",
@@ -445,7 +513,7 @@ fn invoke_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option
         events.push(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}));
         let emitted = (i + 1) as u64;
         if (has(&Fault::MultiDelta) || has(&Fault::SummedDeltas))
-            && emitted % 8 == 0
+            && emitted.is_multiple_of(8)
             && emitted < g.truth.output
         {
             deltas_at.push((events.len(), emitted));
@@ -467,7 +535,11 @@ fn invoke_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option
     for (k, (at, _)) in deltas_at.iter().enumerate() {
         events[*at] = json!({"type": "message_delta", "delta": {"stop_reason": null, "stop_sequence": null}, "usage": {"output_tokens": counters[k]}});
     }
-    let final_output = if has(&Fault::PlaceholderFinal) { placeholder } else { *counters.last().expect("one") };
+    let final_output = if has(&Fault::PlaceholderFinal) {
+        placeholder
+    } else {
+        *counters.last().expect("one")
+    };
     let final_usage = !has(&Fault::NoFinalUsage);
     if final_usage {
         events.push(json!({"type": "message_delta", "delta": {"stop_reason": g.stop, "stop_sequence": null}, "usage": {"output_tokens": final_output}}));
@@ -494,7 +566,10 @@ fn invoke_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option
         events.push(stop);
     } else {
         events.retain(|e| {
-            !matches!(e.get("type").and_then(Value::as_str), Some("message_delta" | "message_stop" | "content_block_stop"))
+            !matches!(
+                e.get("type").and_then(Value::as_str),
+                Some("message_delta" | "message_stop" | "content_block_stop")
+            )
         });
     }
     for (i, e) in events.iter().enumerate() {
@@ -504,8 +579,14 @@ fn invoke_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option
         }
         frames.push(chunk_frame(i, e));
     }
-    let reported = (final_usage && !cut && exception_after.is_none()).then_some(Usage { output: final_output, ..reported });
-    (stream_body(frames, faults, Some("application/json")), reported)
+    let reported = (final_usage && !cut && exception_after.is_none()).then_some(Usage {
+        output: final_output,
+        ..reported
+    });
+    (
+        stream_body(frames, faults, Some("application/json")),
+        reported,
+    )
 }
 
 fn converse_usage(u: &Usage) -> Value {
@@ -535,7 +616,10 @@ fn converse_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usag
     if no_usage && let Some(o) = body.as_object_mut() {
         o.remove("usage");
     }
-    ((StatusCode::OK, axum::Json(body)).into_response(), (!no_usage).then_some(g.truth))
+    (
+        (StatusCode::OK, axum::Json(body)).into_response(),
+        (!no_usage).then_some(g.truth),
+    )
 }
 
 fn converse_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
@@ -547,7 +631,10 @@ fn converse_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Opti
     };
     let mut events: Vec<(&str, Value)> = vec![("messageStart", json!({"role": "assistant"}))];
     for piece in &g.pieces {
-        events.push(("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": piece}})));
+        events.push((
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": piece}}),
+        ));
     }
     events.push(("contentBlockStop", json!({"contentBlockIndex": 0})));
     let cut = has(&Fault::CutStream);
@@ -559,21 +646,27 @@ fn converse_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Opti
     }
     let final_usage = !cut && !has(&Fault::NoFinalUsage);
     if final_usage {
-        let meta = json!({"usage": converse_usage(&reported), "metrics": {"latencyMs": g.latency()}});
-        let meta = if has(&Fault::NestedUsage) { json!({"metadata": meta}) } else { meta };
+        let meta =
+            json!({"usage": converse_usage(&reported), "metrics": {"latencyMs": g.latency()}});
+        let meta = if has(&Fault::NestedUsage) {
+            json!({"metadata": meta})
+        } else {
+            meta
+        };
         events.push(("metadata", meta));
     }
     let exception = stream_exception(faults);
     let mut frames = Vec::new();
     for (i, (kind, mut payload)) in events.into_iter().enumerate() {
-        if exception.is_some() && i == 2 {
-            frames.push(exception_frame(exception.expect("set")));
+        if let Some(kind) = exception.filter(|_| i == 2) {
+            frames.push(exception_frame(kind));
             break;
         }
         payload["p"] = padding(i).into();
         frames.push(event_frame(kind, &payload));
     }
-    let reported = (final_usage && exception.is_none() && !has(&Fault::NestedUsage)).then_some(reported);
+    let reported =
+        (final_usage && exception.is_none() && !has(&Fault::NestedUsage)).then_some(reported);
     (stream_body(frames, faults, None), reported)
 }
 
@@ -588,7 +681,10 @@ async fn count_tokens(
     let Ok(json) = serde_json::from_slice::<Value>(&body) else {
         return bad("Malformed input request: the body is not valid JSON".into());
     };
-    let parsed = if let Some(b64) = json.pointer("/input/invokeModel/body").and_then(Value::as_str) {
+    let parsed = if let Some(b64) = json
+        .pointer("/input/invokeModel/body")
+        .and_then(Value::as_str)
+    {
         let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64) else {
             return bad("input.invokeModel.body is not valid base64".into());
         };
@@ -608,12 +704,21 @@ async fn count_tokens(
                 operation: "CountTokens".into(),
                 model,
                 status: 200,
-                truth: Some(Usage { input: req.input_total, ..Usage::default() }),
-                reported: Some(Usage { input: req.input_total, ..Usage::default() }),
+                truth: Some(Usage {
+                    input: req.input_total,
+                    ..Usage::default()
+                }),
+                reported: Some(Usage {
+                    input: req.input_total,
+                    ..Usage::default()
+                }),
                 faults: Vec::new(),
             });
             let mut r = axum::Json(json!({"inputTokens": req.input_total})).into_response();
-            r.headers_mut().insert("x-amzn-requestid", HeaderValue::from_str(&rid).expect("ascii"));
+            r.headers_mut().insert(
+                "x-amzn-requestid",
+                HeaderValue::from_str(&rid).expect("ascii"),
+            );
             r
         }
         Err(model::Invalid(msg)) => bad(msg),

@@ -132,25 +132,42 @@ fn block_text(block: &Value) -> String {
 /// Parse an InvokeModel (Anthropic Messages) body, validating it as Bedrock does.
 pub fn from_invoke(body: &Value) -> Result<ModelRequest, Invalid> {
     if !body.is_object() {
-        return Err(Invalid("Malformed input request: expected a JSON object".into()));
+        return Err(Invalid(
+            "Malformed input request: expected a JSON object".into(),
+        ));
     }
     match body.get("anthropic_version").and_then(Value::as_str) {
         Some("bedrock-2023-05-31") => {}
-        Some(v) => return Err(Invalid(format!("Malformed input request: anthropic_version {v:?} is not supported, use \"bedrock-2023-05-31\""))),
-        None => return Err(Invalid("Malformed input request: #: required key [anthropic_version] not found".into())),
+        Some(v) => {
+            return Err(Invalid(format!(
+                "Malformed input request: anthropic_version {v:?} is not supported, use \"bedrock-2023-05-31\""
+            )));
+        }
+        None => {
+            return Err(Invalid(
+                "Malformed input request: #: required key [anthropic_version] not found".into(),
+            ));
+        }
     }
     let max_tokens = match body.get("max_tokens") {
-        Some(v) => v
-            .as_u64()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| Invalid(format!("Malformed input request: max_tokens: {v} is not a positive integer")))?,
-        None => return Err(Invalid("Malformed input request: #: required key [max_tokens] not found".into())),
+        Some(v) => v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
+            Invalid(format!(
+                "Malformed input request: max_tokens: {v} is not a positive integer"
+            ))
+        })?,
+        None => {
+            return Err(Invalid(
+                "Malformed input request: #: required key [max_tokens] not found".into(),
+            ));
+        }
     };
     let messages = body
         .get("messages")
         .and_then(Value::as_array)
         .filter(|m| !m.is_empty())
-        .ok_or_else(|| Invalid("Malformed input request: messages: expected at least 1 message".into()))?;
+        .ok_or_else(|| {
+            Invalid("Malformed input request: messages: expected at least 1 message".into())
+        })?;
     let mut b = Builder::new();
     if let Some(tools) = body.get("tools") {
         let t = tools.to_string();
@@ -172,7 +189,9 @@ pub fn from_invoke(body: &Value) -> Result<ModelRequest, Invalid> {
     let mut last_user = String::new();
     for (i, m) in messages.iter().enumerate() {
         let role = m.get("role").and_then(Value::as_str).ok_or_else(|| {
-            Invalid(format!("Malformed input request: messages.{i}.role: required"))
+            Invalid(format!(
+                "Malformed input request: messages.{i}.role: required"
+            ))
         })?;
         b.add(MESSAGE_FRAMING, role);
         let mut text = String::new();
@@ -218,20 +237,28 @@ pub fn from_converse(body: &Value) -> Result<ModelRequest, Invalid> {
         .get("messages")
         .and_then(Value::as_array)
         .filter(|m| !m.is_empty())
-        .ok_or_else(|| Invalid("The messages field is required and must contain at least one message".into()))?;
+        .ok_or_else(|| {
+            Invalid("The messages field is required and must contain at least one message".into())
+        })?;
     let max_tokens = match body.pointer("/inferenceConfig/maxTokens") {
         None => 4096,
-        Some(v) => v
-            .as_u64()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| Invalid(format!("inferenceConfig.maxTokens: {v} must be a positive integer")))?,
+        Some(v) => v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
+            Invalid(format!(
+                "inferenceConfig.maxTokens: {v} must be a positive integer"
+            ))
+        })?,
     };
     let mut b = Builder::new();
     if let Some(tools) = body.get("toolConfig") {
         let t = tools.to_string();
         b.add(count_tokens(&t), &t);
     }
-    for block in body.get("system").and_then(Value::as_array).into_iter().flatten() {
+    for block in body
+        .get("system")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if block.get("cachePoint").is_some() {
             b.mark();
         } else {
@@ -250,7 +277,11 @@ pub fn from_converse(body: &Value) -> Result<ModelRequest, Invalid> {
             .get("content")
             .and_then(Value::as_array)
             .filter(|c| !c.is_empty())
-            .ok_or_else(|| Invalid(format!("messages.{i}.content must contain at least one block")))?;
+            .ok_or_else(|| {
+                Invalid(format!(
+                    "messages.{i}.content must contain at least one block"
+                ))
+            })?;
         let mut text = String::new();
         for block in blocks {
             if block.get("cachePoint").is_some() {
@@ -277,8 +308,25 @@ pub fn from_converse(body: &Value) -> Result<ModelRequest, Invalid> {
 }
 
 const LOREM: &[&str] = &[
-    "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do",
-    "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua",
+    "lorem",
+    "ipsum",
+    "dolor",
+    "sit",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+    "sed",
+    "do",
+    "eiusmod",
+    "tempor",
+    "incididunt",
+    "ut",
+    "labore",
+    "et",
+    "dolore",
+    "magna",
+    "aliqua",
 ];
 
 /// The full completion for a prompt (before `max_tokens`).
@@ -307,7 +355,10 @@ pub fn generate(request: &ModelRequest) -> (Vec<String>, &'static str) {
     let pieces = tokenize(&text);
     let limit = usize::try_from(request.max_tokens).unwrap_or(usize::MAX);
     if pieces.len() > limit {
-        (pieces[..limit].iter().map(|s| s.to_string()).collect(), "max_tokens")
+        (
+            pieces[..limit].iter().map(|s| s.to_string()).collect(),
+            "max_tokens",
+        )
     } else {
         (pieces.iter().map(|s| s.to_string()).collect(), "end_turn")
     }
@@ -357,7 +408,10 @@ mod tests {
         let converse = json!({"system":[{"text":"You are terse."},{"cachePoint":{"type":"default"}}],
             "messages":[{"role":"user","content":[{"text":"Write Hi"}]}]});
         let c = from_converse(&converse).unwrap();
-        assert_eq!((c.cache_prefix, c.input_total), (r.cache_prefix, r.input_total));
+        assert_eq!(
+            (c.cache_prefix, c.input_total),
+            (r.cache_prefix, r.input_total)
+        );
         assert_eq!(c.cache_key, r.cache_key);
     }
 

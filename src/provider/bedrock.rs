@@ -37,7 +37,9 @@ pub enum ProviderError {
     #[error("no AWS region: pass --region, set AWS_REGION, or set `region` in your AWS profile")]
     NoRegion,
     /// The credential chain found nothing (or hung).
-    #[error("no usable AWS credentials after {elapsed_ms} ms: {detail}. Configure credentials (aws configure / aws sso login / AWS_PROFILE / AWS_ACCESS_KEY_ID), or run with --offline to use the built-in emulator")]
+    #[error(
+        "no usable AWS credentials after {elapsed_ms} ms: {detail}. Configure credentials (aws configure / aws sso login / AWS_PROFILE / AWS_ACCESS_KEY_ID), or run with --offline to use the built-in emulator"
+    )]
     NoCredentials {
         /// How long the preflight took.
         elapsed_ms: u128,
@@ -106,12 +108,13 @@ impl BedrockClient {
             loader = loader.endpoint_url(url);
         }
         let shared = loader.load().await;
-        let provider = shared
-            .credentials_provider()
-            .ok_or_else(|| ProviderError::NoCredentials {
-                elapsed_ms: started.elapsed().as_millis(),
-                detail: "the default chain has no credential provider".into(),
-            })?;
+        let provider =
+            shared
+                .credentials_provider()
+                .ok_or_else(|| ProviderError::NoCredentials {
+                    elapsed_ms: started.elapsed().as_millis(),
+                    detail: "the default chain has no credential provider".into(),
+                })?;
         match tokio::time::timeout(CREDENTIAL_PREFLIGHT, provider.provide_credentials()).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
@@ -272,7 +275,11 @@ impl BedrockClient {
     }
 }
 
-type ConverseInput = (Vec<Message>, Option<Vec<SystemContentBlock>>, InferenceConfiguration);
+type ConverseInput = (
+    Vec<Message>,
+    Option<Vec<SystemContentBlock>>,
+    InferenceConfiguration,
+);
 
 fn converse_input(prompt: &Prompt) -> Result<ConverseInput, TransportError> {
     let build = |e: aws_smithy_types::error::operation::BuildError| TransportError {

@@ -99,7 +99,11 @@ impl Intercept for CaptureInterceptor {
             method: req.method().to_string(),
             path,
             headers,
-            body: req.body().bytes().map(Bytes::copy_from_slice).unwrap_or_default(),
+            body: req
+                .body()
+                .bytes()
+                .map(Bytes::copy_from_slice)
+                .unwrap_or_default(),
         });
         rec.status = None;
         rec.body = None;

@@ -17,3 +17,15 @@ pub fn render(report: &Report) -> String {
     s.push('\n');
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Report;
+
+    #[test]
+    fn empty_report_shape() {
+        let v: serde_json::Value = serde_json::from_str(&render(&Report::new(vec![]))).unwrap();
+        insta::assert_json_snapshot!(v);
+    }
+}

@@ -62,7 +62,8 @@ pub struct Row {
     pub delta: Option<i64>,
     /// Invariants whose findings concern this field (violations, errors, not-comparable, notes).
     pub invariants: Vec<Invariant>,
-    /// `ok`, `mismatch`, `note`, `not-comparable`, `differs` or `absent`.
+    /// `ok`, `mismatch`, `note`, `not-comparable`, `differs`, `partial` (a side failed, its
+    /// figures are what arrived before the failure) or `absent`.
     pub status: &'static str,
 }
 
@@ -156,7 +157,9 @@ fn row(field: Field, ns: &Normalized, st: &Normalized, findings: &[Finding]) -> 
     invariants.sort();
     invariants.dedup();
     let worst = mine.iter().map(|f| f.severity).min();
+    let failed = ns.failure.is_some() || st.failure.is_some();
     let status = match worst {
+        None if failed && (a.is_some() || b.is_some()) => "partial",
         Some(Severity::Violation) => "mismatch",
         Some(Severity::Error) => "error",
         Some(Severity::NotComparable) => "not-comparable",
@@ -260,7 +263,11 @@ impl Report {
                 Verdict::Mismatch => 3,
             })
             .unwrap_or(Verdict::Error);
-        let spread = if with_spread { spread(&cases) } else { Vec::new() };
+        let spread = if with_spread {
+            spread(&cases)
+        } else {
+            Vec::new()
+        };
         Report {
             schema_version: SCHEMA_VERSION,
             tool: Tool {

@@ -11,6 +11,15 @@ pub struct Style {
     pub color: bool,
 }
 
+/// The caller decided about colour (terminal, `NO_COLOR`); comfy-table must not guess again.
+fn plain_or_styled(t: &mut Table, style: Style) {
+    if style.color {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
+}
+
 fn verdict_cell(v: Verdict, style: Style) -> TCell {
     let c = TCell::new(v.to_string().to_uppercase()).add_attribute(Attribute::Bold);
     if !style.color {
@@ -39,6 +48,7 @@ fn status_text(r: &Row) -> String {
         "note" => format!("note: {}", ids.join(", ")),
         "ok" => "ok".into(),
         "differs" => "differs".into(),
+        "partial" => "partial (call failed)".into(),
         "absent" => "—".into(),
         other => other.into(),
     }
@@ -48,9 +58,7 @@ fn case_table(case: &CaseReport, style: Style) -> Table {
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);
     t.set_content_arrangement(ContentArrangement::Disabled);
-    if !style.color {
-        t.force_no_tty();
-    }
+    plain_or_styled(&mut t, style);
     t.set_header(vec![
         "field",
         "non-streaming (source)",
@@ -63,7 +71,7 @@ fn case_table(case: &CaseReport, style: Style) -> Table {
         if style.color {
             status = status.fg(match r.status {
                 "mismatch" => Color::Red,
-                "not-comparable" | "differs" => Color::Yellow,
+                "not-comparable" | "differs" | "partial" => Color::Yellow,
                 "ok" => Color::Green,
                 _ => Color::Reset,
             });
@@ -86,9 +94,7 @@ pub fn render(report: &Report, style: Style) -> String {
         let m = &case.meta;
         let mut head = Table::new();
         head.load_style(presets::NOTHING);
-        if !style.color {
-            head.force_no_tty();
-        }
+        plain_or_styled(&mut head, style);
         head.add_row(vec![
             TCell::new(format!(
                 "{} · {} · {} · {} · {}",
@@ -122,9 +128,7 @@ pub fn render(report: &Report, style: Style) -> String {
     if !report.spread.is_empty() {
         let mut t = Table::new();
         t.load_style(presets::UTF8_FULL_CONDENSED);
-        if !style.color {
-            t.force_no_tty();
-        }
+        plain_or_styled(&mut t, style);
         t.set_header(vec!["field", "min", "max", "pairs disagreeing"]);
         for s in &report.spread {
             let show = |v: Option<u64>| v.map_or("—".into(), |v| v.to_string());
@@ -152,4 +156,57 @@ pub fn render(report: &Report, style: Style) -> String {
         report.exit_code
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::normalize::normalize;
+    use crate::fixture::Fixture;
+    use crate::report::{CaseMeta, CaseReport};
+
+    fn replay(name: &str) -> Report {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name);
+        let fx = Fixture::load(&path).unwrap();
+        let (ns, st) = fx.captures().unwrap();
+        let meta = CaseMeta {
+            name: fx.name.clone(),
+            target: fx.target.clone(),
+            api: fx.api,
+            model: fx.model.clone(),
+            region: fx.region.clone(),
+        };
+        Report::new(vec![CaseReport::audited(
+            meta,
+            normalize(&ns).unwrap(),
+            normalize(&st).unwrap(),
+        )])
+    }
+
+    #[test]
+    fn table_for_the_litellm_hardcoded_usage_case() {
+        let report = replay("converse-hardcoded-usage-litellm-9577.json");
+        insta::assert_snapshot!(render(&report, Style::default()));
+    }
+
+    #[test]
+    fn table_for_a_stream_cut_by_an_exception() {
+        let report = replay("invoke-stream-cut-by-exception.json");
+        insta::assert_snapshot!(render(&report, Style::default()));
+    }
+
+    #[test]
+    fn table_with_a_cache_note() {
+        let report = replay("invoke-cache-write-then-read.json");
+        insta::assert_snapshot!(render(&report, Style::default()));
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let report = replay("invoke-write-hi.json");
+        assert!(!render(&report, Style { color: false }).contains('\u{1b}'));
+        assert!(render(&report, Style { color: true }).contains('\u{1b}'));
+    }
 }

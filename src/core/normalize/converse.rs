@@ -19,12 +19,38 @@ fn token_usage(usage: &Value, at: &str) -> Result<UsageSet, NormalizeError> {
         return Err(field_err(at, format!("{usage} is not a TokenUsage object")));
     }
     let mut set = UsageSet::default();
-    put(&mut set, Field::Input, Some(required(usage, "inputTokens", at)?), format!("{at}.inputTokens"), Kind::Reported);
-    put(&mut set, Field::Output, Some(required(usage, "outputTokens", at)?), format!("{at}.outputTokens"), Kind::Reported);
-    put(&mut set, Field::Total, Some(required(usage, "totalTokens", at)?), format!("{at}.totalTokens"), Kind::Reported);
+    put(
+        &mut set,
+        Field::Input,
+        Some(required(usage, "inputTokens", at)?),
+        format!("{at}.inputTokens"),
+        Kind::Reported,
+    );
+    put(
+        &mut set,
+        Field::Output,
+        Some(required(usage, "outputTokens", at)?),
+        format!("{at}.outputTokens"),
+        Kind::Reported,
+    );
+    put(
+        &mut set,
+        Field::Total,
+        Some(required(usage, "totalTokens", at)?),
+        format!("{at}.totalTokens"),
+        Kind::Reported,
+    );
     for (field, documented, alias) in [
-        (Field::CacheRead, "cacheReadInputTokens", "cacheReadInputTokenCount"),
-        (Field::CacheWrite, "cacheWriteInputTokens", "cacheWriteInputTokenCount"),
+        (
+            Field::CacheRead,
+            "cacheReadInputTokens",
+            "cacheReadInputTokenCount",
+        ),
+        (
+            Field::CacheWrite,
+            "cacheWriteInputTokens",
+            "cacheWriteInputTokenCount",
+        ),
     ] {
         let a = count(usage, documented, at)?;
         let b = count(usage, alias, at)?;
@@ -40,7 +66,13 @@ fn token_usage(usage: &Value, at: &str) -> Result<UsageSet, NormalizeError> {
             (Some(v), _) => (Some(v), documented),
             (None, v) => (v, alias),
         };
-        put(&mut set, field, value, format!("{at}.{key}"), Kind::Reported);
+        put(
+            &mut set,
+            field,
+            value,
+            format!("{at}.{key}"),
+            Kind::Reported,
+        );
     }
     Ok(set)
 }
@@ -111,11 +143,12 @@ pub fn converse_stream(capture: &Capture) -> Result<Normalized, NormalizeError> 
                 None => {
                     // A relay that wrapped the member (`{"metadata":{"usage":…}}`) puts usage one
                     // level too deep: typed SDKs then report all zeros.
-                    side.stream.get_or_insert_default().misplaced_usage = event.as_object().and_then(|o| {
-                        o.iter()
-                            .find(|(_, v)| v.get("usage").is_some())
-                            .map(|(k, _)| format!("{at} payload.{k}.usage"))
-                    });
+                    side.stream.get_or_insert_default().misplaced_usage =
+                        event.as_object().and_then(|o| {
+                            o.iter()
+                                .find(|(_, v)| v.get("usage").is_some())
+                                .map(|(k, _)| format!("{at} payload.{k}.usage"))
+                        });
                 }
             },
             "messageStart" | "contentBlockStart" | "contentBlockStop" => {}
@@ -129,7 +162,9 @@ pub fn converse_stream(capture: &Capture) -> Result<Normalized, NormalizeError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::capture::{Operation, RecordedRequest, RecordedResponse, ResponseBody, encode_frame};
+    use crate::core::capture::{
+        Operation, RecordedRequest, RecordedResponse, ResponseBody, encode_frame,
+    };
     use serde_json::json;
 
     fn capture(op: Operation, body: ResponseBody) -> Capture {
@@ -137,14 +172,22 @@ mod tests {
             operation: op,
             attempts: 1,
             request: RecordedRequest::default(),
-            response: Some(RecordedResponse { status: 200, headers: vec![], body }),
+            response: Some(RecordedResponse {
+                status: 200,
+                headers: vec![],
+                body,
+            }),
             transport_error: None,
         }
     }
 
     fn event(kind: &str, payload: Value) -> bytes::Bytes {
         encode_frame(
-            &[(":event-type", kind), (":content-type", "application/json"), (":message-type", "event")],
+            &[
+                (":event-type", kind),
+                (":content-type", "application/json"),
+                (":message-type", "event"),
+            ],
             payload.to_string(),
         )
     }
@@ -154,39 +197,71 @@ mod tests {
         let body = json!({"output":{"message":{"content":[{"text":"Hi."}]}},
             "usage":{"inputTokens":18,"outputTokens":386,"totalTokens":7906,
                      "cacheWriteInputTokens":7502,"cacheWriteInputTokenCount":7502,"cacheReadInputTokenCount":0}});
-        let n = converse(&capture(Operation::Converse, ResponseBody::Buffered(body.to_string().into()))).unwrap();
+        let n = converse(&capture(
+            Operation::Converse,
+            ResponseBody::Buffered(body.to_string().into()),
+        ))
+        .unwrap();
         assert_eq!(n.usage.input_total(), Some(18 + 7502));
-        assert_eq!(n.usage.cache_read.as_ref().unwrap().source, "body:usage.cacheReadInputTokenCount");
+        assert_eq!(
+            n.usage.cache_read.as_ref().unwrap().source,
+            "body:usage.cacheReadInputTokenCount"
+        );
         assert_eq!(n.usage.total.as_ref().unwrap().kind, Kind::Reported);
 
         let body = json!({"usage":{"inputTokens":1,"outputTokens":1,"totalTokens":9,
             "cacheReadInputTokens":7,"cacheReadInputTokenCount":5}});
-        let e = converse(&capture(Operation::Converse, ResponseBody::Buffered(body.to_string().into())))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("disagrees with its duplicate cacheReadInputTokenCount"), "{e}");
+        let e = converse(&capture(
+            Operation::Converse,
+            ResponseBody::Buffered(body.to_string().into()),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("disagrees with its duplicate cacheReadInputTokenCount"),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_missing_required_count_is_malformed() {
         let body = json!({"usage":{"inputTokens":1,"totalTokens":2}});
-        let e = converse(&capture(Operation::Converse, ResponseBody::Buffered(body.to_string().into())))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(e, "body:usage.outputTokens: missing; the format requires this count whenever a usage object is present");
+        let e = converse(&capture(
+            Operation::Converse,
+            ResponseBody::Buffered(body.to_string().into()),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "body:usage.outputTokens: missing; the format requires this count whenever a usage object is present"
+        );
     }
 
     #[test]
     fn stream_usage_comes_from_metadata_after_message_stop() {
         let frames = vec![
             event("messageStart", json!({"role":"assistant","p":"abc"})),
-            event("contentBlockDelta", json!({"contentBlockIndex":0,"delta":{"text":"OK"},"p":"a"})),
+            event(
+                "contentBlockDelta",
+                json!({"contentBlockIndex":0,"delta":{"text":"OK"},"p":"a"}),
+            ),
             event("messageStop", json!({"stopReason":"end_turn"})),
-            event("metadata", json!({"usage":{"inputTokens":12,"outputTokens":5,"totalTokens":17,"serverToolUsage":{}},"metrics":{"latencyMs":802}})),
+            event(
+                "metadata",
+                json!({"usage":{"inputTokens":12,"outputTokens":5,"totalTokens":17,"serverToolUsage":{}},"metrics":{"latencyMs":802}}),
+            ),
         ];
-        let n = converse_stream(&capture(Operation::ConverseStream, ResponseBody::Frames(frames))).unwrap();
+        let n = converse_stream(&capture(
+            Operation::ConverseStream,
+            ResponseBody::Frames(frames),
+        ))
+        .unwrap();
         assert_eq!(n.usage.value(Field::Total), Some(17));
-        assert_eq!(n.usage.output.as_ref().unwrap().source, "frame[3] metadata.usage.outputTokens");
+        assert_eq!(
+            n.usage.output.as_ref().unwrap().source,
+            "frame[3] metadata.usage.outputTokens"
+        );
         assert_eq!(n.stream.as_ref().unwrap().terminal_frame, Some(2));
         assert_eq!(n.text.preview, "OK");
     }
@@ -195,10 +270,20 @@ mod tests {
     fn usage_at_the_wrong_nesting_level_is_noticed() {
         let frames = vec![
             event("messageStop", json!({"stopReason":"end_turn"})),
-            event("metadata", json!({"metadata":{"usage":{"inputTokens":1,"outputTokens":1,"totalTokens":2}}})),
+            event(
+                "metadata",
+                json!({"metadata":{"usage":{"inputTokens":1,"outputTokens":1,"totalTokens":2}}}),
+            ),
         ];
-        let n = converse_stream(&capture(Operation::ConverseStream, ResponseBody::Frames(frames))).unwrap();
+        let n = converse_stream(&capture(
+            Operation::ConverseStream,
+            ResponseBody::Frames(frames),
+        ))
+        .unwrap();
         assert!(n.usage.is_empty());
-        assert_eq!(n.stream.unwrap().misplaced_usage.as_deref(), Some("frame[1] metadata payload.metadata.usage"));
+        assert_eq!(
+            n.stream.unwrap().misplaced_usage.as_deref(),
+            Some("frame[1] metadata payload.metadata.usage")
+        );
     }
 }

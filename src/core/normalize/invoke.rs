@@ -41,7 +41,13 @@ fn anthropic_usage(
     } else {
         count(usage, "input_tokens", at)?
     };
-    put(&mut set, Field::Input, input, format!("{at}.input_tokens"), Kind::Reported);
+    put(
+        &mut set,
+        Field::Input,
+        input,
+        format!("{at}.input_tokens"),
+        Kind::Reported,
+    );
     put(
         &mut set,
         Field::CacheRead,
@@ -87,7 +93,10 @@ pub fn invoke(capture: &Capture) -> Result<Normalized, NormalizeError> {
     if failed_exchange(capture, &mut side).is_some() {
         return Ok(side);
     }
-    let resp = capture.response.as_ref().expect("checked by failed_exchange");
+    let resp = capture
+        .response
+        .as_ref()
+        .expect("checked by failed_exchange");
     let body = parse_json(buffered_body(capture)?, "body")?;
     text_of_content(body.get("content"), &mut side);
     side.stop_reason = body
@@ -136,7 +145,7 @@ pub fn invoke_stream(capture: &Capture) -> Result<Normalized, NormalizeError> {
     if failed_exchange(capture, &mut side).is_some() {
         return Ok(side);
     }
-    let mut reducer = InvokeStreamReducer::default();
+    let mut reducer = InvokeStreamReducer;
     for (index, raw) in frames(capture)?.iter().enumerate() {
         if !reducer.push(index, raw, &mut side)? {
             break;
@@ -174,13 +183,20 @@ impl InvokeStreamReducer {
         let at = format!("frame[{index}]");
         let outer = parse_json(&frame.payload, format!("{at} payload"))?;
         // `p` is size-hiding padding: ignored on purpose.
-        let b64 = outer
-            .get("bytes")
-            .and_then(Value::as_str)
-            .ok_or_else(|| field_err(format!("{at} payload.bytes"), "missing; a chunk must carry base64 `bytes`"))?;
+        let b64 = outer.get("bytes").and_then(Value::as_str).ok_or_else(|| {
+            field_err(
+                format!("{at} payload.bytes"),
+                "missing; a chunk must carry base64 `bytes`",
+            )
+        })?;
         let inner_bytes = base64::engine::general_purpose::STANDARD
             .decode(b64)
-            .map_err(|e| field_err(format!("{at} payload.bytes"), format!("invalid base64 ({e})")))?;
+            .map_err(|e| {
+                field_err(
+                    format!("{at} payload.bytes"),
+                    format!("invalid base64 ({e})"),
+                )
+            })?;
         let event = parse_json(&inner_bytes, format!("{at} chunk"))?;
         let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
         match kind {
@@ -234,7 +250,13 @@ impl InvokeStreamReducer {
                         (Field::CacheRead, "cacheReadInputTokenCount"),
                         (Field::CacheWrite, "cacheWriteInputTokenCount"),
                     ] {
-                        put(&mut set, field, count(m, key, &at)?, format!("{at}.{key}"), Kind::Reported);
+                        put(
+                            &mut set,
+                            field,
+                            count(m, key, &at)?,
+                            format!("{at}.{key}"),
+                            Kind::Reported,
+                        );
                     }
                     side.channels.invocation_metrics = Some(set);
                 }
@@ -284,7 +306,11 @@ impl InvokeStreamReducer {
             .iter()
             .rev()
             .find_map(|d| d.output.as_ref())
-            .or_else(|| ch.invocation_metrics.as_ref().and_then(|m| m.output.as_ref()))
+            .or_else(|| {
+                ch.invocation_metrics
+                    .as_ref()
+                    .and_then(|m| m.output.as_ref())
+            })
             .or_else(|| ch.message_start.as_ref().and_then(|s| s.output.as_ref()));
         if let Some(o) = output {
             usage.output = Some(o.clone());
@@ -302,14 +328,22 @@ mod tests {
     };
     use serde_json::json;
 
-    fn capture(op: Operation, status: u16, headers: &[(&str, &str)], body: ResponseBody) -> Capture {
+    fn capture(
+        op: Operation,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: ResponseBody,
+    ) -> Capture {
         Capture {
             operation: op,
             attempts: 1,
             request: RecordedRequest::default(),
             response: Some(RecordedResponse {
                 status,
-                headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 body,
             }),
             transport_error: None,
@@ -319,7 +353,11 @@ mod tests {
     fn chunk(event: &Value) -> bytes::Bytes {
         let b64 = base64::engine::general_purpose::STANDARD.encode(event.to_string());
         encode_frame(
-            &[(":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")],
+            &[
+                (":event-type", "chunk"),
+                (":content-type", "application/json"),
+                (":message-type", "event"),
+            ],
             json!({"bytes": b64, "p": "abcdef"}).to_string(),
         )
     }
@@ -349,32 +387,62 @@ mod tests {
         );
         let n = invoke(&c).unwrap();
         assert_eq!(n.usage.value(Field::Input), Some(10));
-        assert_eq!(n.usage.input.as_ref().unwrap().source, "body:usage.input_tokens");
-        assert_eq!(n.channels.headers.as_ref().unwrap().value(Field::Input), Some(12));
-        assert_eq!(n.usage.value(Field::CacheRead), None, "null cache counts stay absent");
+        assert_eq!(
+            n.usage.input.as_ref().unwrap().source,
+            "body:usage.input_tokens"
+        );
+        assert_eq!(
+            n.channels.headers.as_ref().unwrap().value(Field::Input),
+            Some(12)
+        );
+        assert_eq!(
+            n.usage.value(Field::CacheRead),
+            None,
+            "null cache counts stay absent"
+        );
         assert_eq!(n.usage.total.as_ref().unwrap().kind, Kind::Derived);
         assert_eq!(n.text.preview, "Hi!");
     }
 
     #[test]
     fn invoke_falls_back_to_headers_and_rejects_bad_ones() {
-        let c = capture(Operation::InvokeModel, 200, &[(HEADER_INPUT, "7"), (HEADER_OUTPUT, "3")],
-            ResponseBody::Buffered(json!({"content":[]}).to_string().into()));
+        let c = capture(
+            Operation::InvokeModel,
+            200,
+            &[(HEADER_INPUT, "7"), (HEADER_OUTPUT, "3")],
+            ResponseBody::Buffered(json!({"content":[]}).to_string().into()),
+        );
         let n = invoke(&c).unwrap();
-        assert_eq!(n.usage.input.as_ref().unwrap().source, format!("header:{HEADER_INPUT}"));
-        let c = capture(Operation::InvokeModel, 200, &[(HEADER_INPUT, "ten")],
-            ResponseBody::Buffered(json!({"content":[]}).to_string().into()));
+        assert_eq!(
+            n.usage.input.as_ref().unwrap().source,
+            format!("header:{HEADER_INPUT}")
+        );
+        let c = capture(
+            Operation::InvokeModel,
+            200,
+            &[(HEADER_INPUT, "ten")],
+            ResponseBody::Buffered(json!({"content":[]}).to_string().into()),
+        );
         let e = invoke(&c).unwrap_err().to_string();
         assert!(e.contains(HEADER_INPUT) && e.contains("\"ten\""), "{e}");
     }
 
     #[test]
     fn http_errors_become_failures_not_usage() {
-        let c = capture(Operation::InvokeModel, 429,
-            &[("x-amzn-errortype", "ThrottlingException:http://internal.amazon.com/coral/")],
-            ResponseBody::Buffered(r#"{"message":"slow down"}"#.into()));
+        let c = capture(
+            Operation::InvokeModel,
+            429,
+            &[(
+                "x-amzn-errortype",
+                "ThrottlingException:http://internal.amazon.com/coral/",
+            )],
+            ResponseBody::Buffered(r#"{"message":"slow down"}"#.into()),
+        );
         let f = invoke(&c).unwrap().failure.unwrap();
-        assert_eq!((f.name.as_str(), f.message.as_str(), f.status), ("ThrottlingException", "slow down", Some(429)));
+        assert_eq!(
+            (f.name.as_str(), f.message.as_str(), f.status),
+            ("ThrottlingException", "slow down", Some(429))
+        );
     }
 
     #[test]
@@ -391,7 +459,14 @@ mod tests {
         assert_eq!((out.value, out.kind), (15, Kind::Reported));
         assert_eq!(out.source, "frame[3] message_delta.usage.output_tokens");
         assert_eq!(n.channels.message_deltas.len(), 2);
-        assert_eq!(n.channels.invocation_metrics.as_ref().unwrap().value(Field::Output), Some(15));
+        assert_eq!(
+            n.channels
+                .invocation_metrics
+                .as_ref()
+                .unwrap()
+                .value(Field::Output),
+            Some(15)
+        );
         assert_eq!(n.stream.as_ref().unwrap().terminal_frame, Some(4));
         assert_eq!(n.stop_reason.as_deref(), Some("end_turn"));
     }
@@ -416,39 +491,73 @@ mod tests {
     #[test]
     fn exception_frames_end_the_stream_as_a_failure() {
         let mut c = stream(&[start(10, 1)]);
-        if let Some(RecordedResponse { body: ResponseBody::Frames(f), .. }) = &mut c.response {
+        if let Some(RecordedResponse {
+            body: ResponseBody::Frames(f),
+            ..
+        }) = &mut c.response
+        {
             f.push(encode_frame(
-                &[(":message-type", "exception"), (":exception-type", "throttlingException"), (":content-type", "application/json")],
+                &[
+                    (":message-type", "exception"),
+                    (":exception-type", "throttlingException"),
+                    (":content-type", "application/json"),
+                ],
                 r#"{"message":"Too many tokens"}"#,
             ));
         }
         let f = invoke_stream(&c).unwrap().failure.unwrap();
-        assert_eq!((f.kind, f.name.as_str(), f.frame), ("exception", "throttlingException", Some(1)));
+        assert_eq!(
+            (f.kind, f.name.as_str(), f.frame),
+            ("exception", "throttlingException", Some(1))
+        );
         assert_eq!(f.message, "Too many tokens");
     }
 
     #[test]
     fn malformed_frames_name_the_frame_and_field() {
         let bad_json = encode_frame(
-            &[(":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")],
+            &[
+                (":event-type", "chunk"),
+                (":content-type", "application/json"),
+                (":message-type", "event"),
+            ],
             "{not json",
         );
         let mut c = stream(&[start(10, 1)]);
-        if let Some(RecordedResponse { body: ResponseBody::Frames(f), .. }) = &mut c.response {
+        if let Some(RecordedResponse {
+            body: ResponseBody::Frames(f),
+            ..
+        }) = &mut c.response
+        {
             f.push(bad_json);
         }
         let e = invoke_stream(&c).unwrap_err().to_string();
         assert!(e.starts_with("frame[1] payload: invalid JSON"), "{e}");
 
-        let e = invoke_stream(&stream(&[json!({"type":"message_delta","usage":{"output_tokens":-4}})]))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("frame[0] message_delta.usage.output_tokens: negative count -4"), "{e}");
+        let e = invoke_stream(&stream(&[
+            json!({"type":"message_delta","usage":{"output_tokens":-4}}),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("frame[0] message_delta.usage.output_tokens: negative count -4"),
+            "{e}"
+        );
 
         let cut = stream(&[start(10, 1)]);
-        let Some(RecordedResponse { body: ResponseBody::Frames(f), .. }) = &cut.response else { unreachable!() };
-        let short = capture(Operation::InvokeModelWithResponseStream, 200, &[],
-            ResponseBody::Frames(vec![f[0].slice(..40)]));
+        let Some(RecordedResponse {
+            body: ResponseBody::Frames(f),
+            ..
+        }) = &cut.response
+        else {
+            unreachable!()
+        };
+        let short = capture(
+            Operation::InvokeModelWithResponseStream,
+            200,
+            &[],
+            ResponseBody::Frames(vec![f[0].slice(..40)]),
+        );
         let e = invoke_stream(&short).unwrap_err().to_string();
         assert!(e.starts_with("frame 0: truncated frame: 40 of"), "{e}");
     }

@@ -371,10 +371,7 @@ impl Normalized {
             channels: Channels::default(),
             text: TextDigest::default(),
             stop_reason: None,
-            stream: capture
-                .operation
-                .is_streaming()
-                .then(StreamFacts::default),
+            stream: capture.operation.is_streaming().then(StreamFacts::default),
             failure: None,
         }
     }
@@ -466,7 +463,14 @@ fn required(obj: &Value, key: &str, at: &str) -> Result<u64, NormalizeError> {
 
 fn put(set: &mut UsageSet, field: Field, value: Option<u64>, source: String, kind: Kind) {
     if let Some(value) = value {
-        set.set(field, Obs { value, source, kind });
+        set.set(
+            field,
+            Obs {
+                value,
+                source,
+                kind,
+            },
+        );
     }
 }
 
@@ -539,7 +543,7 @@ pub fn normalize(capture: &Capture) -> Result<Normalized, NormalizeError> {
     }
 }
 
-fn buffered_body<'a>(capture: &'a Capture) -> Result<&'a [u8], NormalizeError> {
+fn buffered_body(capture: &Capture) -> Result<&[u8], NormalizeError> {
     match capture.response.as_ref().map(|r| &r.body) {
         Some(ResponseBody::Buffered(b)) => Ok(b),
         _ => Err(NormalizeError::Shape(format!(
@@ -549,7 +553,7 @@ fn buffered_body<'a>(capture: &'a Capture) -> Result<&'a [u8], NormalizeError> {
     }
 }
 
-fn frames<'a>(capture: &'a Capture) -> Result<&'a [bytes::Bytes], NormalizeError> {
+fn frames(capture: &Capture) -> Result<&[bytes::Bytes], NormalizeError> {
     match capture.response.as_ref().map(|r| &r.body) {
         Some(ResponseBody::Frames(f)) => Ok(f),
         _ => Err(NormalizeError::Shape(format!(
@@ -593,19 +597,40 @@ mod tests {
     #[test]
     fn counts_reject_negative_fractional_and_text() {
         let v = json!({"a": -3, "b": 2.5, "c": "7", "d": null, "e": 4});
-        assert!(count(&v, "a", "x").unwrap_err().to_string().contains("x.a: negative"));
-        assert!(count(&v, "b", "x").unwrap_err().to_string().contains("not an integer"));
+        assert!(
+            count(&v, "a", "x")
+                .unwrap_err()
+                .to_string()
+                .contains("x.a: negative")
+        );
+        assert!(
+            count(&v, "b", "x")
+                .unwrap_err()
+                .to_string()
+                .contains("not an integer")
+        );
         assert!(count(&v, "c", "x").is_err());
         assert_eq!(count(&v, "d", "x").unwrap(), None);
         assert_eq!(count(&v, "e", "x").unwrap(), Some(4));
-        assert!(required(&v, "zz", "x").unwrap_err().to_string().contains("x.zz: missing"));
+        assert!(
+            required(&v, "zz", "x")
+                .unwrap_err()
+                .to_string()
+                .contains("x.zz: missing")
+        );
     }
 
     #[test]
     fn input_total_adds_cache_exactly_once() {
         let mut u = UsageSet::default();
         put(&mut u, Field::Input, Some(3), "a".into(), Kind::Reported);
-        put(&mut u, Field::CacheWrite, Some(25037), "b".into(), Kind::Reported);
+        put(
+            &mut u,
+            Field::CacheWrite,
+            Some(25037),
+            "b".into(),
+            Kind::Reported,
+        );
         put(&mut u, Field::Output, Some(5), "c".into(), Kind::Reported);
         assert_eq!(u.input_total(), Some(25040));
         u.derive_total();
