@@ -17,7 +17,7 @@ use crate::core::capture::{Capture, Operation, RecordedRequest, TransportError};
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
 use aws_sdk_bedrockruntime::config::{Credentials, ProvideCredentials, Region};
-use aws_sdk_bedrockruntime::error::{DisplayErrorContext, SdkError};
+use aws_sdk_bedrockruntime::error::SdkError;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     CachePointBlock, CachePointType, ContentBlock, ConversationRole, InferenceConfiguration,
@@ -120,7 +120,7 @@ impl BedrockClient {
             Ok(Err(e)) => {
                 return Err(ProviderError::NoCredentials {
                     elapsed_ms: started.elapsed().as_millis(),
-                    detail: one_line(&DisplayErrorContext(&e).to_string()),
+                    detail: error_chain(&e),
                 });
             }
             Err(_) => {
@@ -317,10 +317,25 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// An error and its sources, `Display` only, on one line (the SDK's `DisplayErrorContext`
+/// appends a `Debug` dump that buries the useful part).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    one_line(&parts.join(": "))
+}
+
 fn sdk_error<E, R>(e: SdkError<E, R>) -> TransportError
 where
     E: std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let kind = match &e {
         SdkError::ConstructionFailure(_) => "construction",
@@ -333,6 +348,6 @@ where
     };
     TransportError {
         kind: kind.into(),
-        message: one_line(&DisplayErrorContext(&e).to_string()),
+        message: error_chain(&e),
     }
 }
