@@ -113,10 +113,10 @@ pub struct CompareArgs {
     /// Use the built-in emulator: no credentials, no network.
     #[arg(long, conflicts_with_all = ["endpoint_url", "profile"])]
     pub offline: bool,
-    /// With --offline: make the built-in emulator inject this fault (repeatable;
-    /// `tokaudit serve --list-faults`).
+    /// With --offline: make the built-in emulator inject this fault, NAME[=ARG][@RATE]
+    /// (repeatable; `tokaudit serve --list-faults`).
     #[arg(long, value_name = "FAULT", requires = "offline")]
-    pub emulator_fault: Vec<crate::emulator::faults::Fault>,
+    pub emulator_fault: Vec<crate::emulator::faults::FaultSpec>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -142,12 +142,16 @@ pub struct ServeArgs {
     /// Port (0 picks a free one).
     #[arg(long, value_name = "N", default_value_t = 8787)]
     pub port: u16,
-    /// Address to bind. Anything but loopback must be asked for explicitly.
+    /// Address to bind. Loopback unless another address is asked for explicitly.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
-    /// Inject this fault into every response (repeatable).
+    /// Largest request body in bytes (Bedrock's own limit is 25,000,000).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::emulator::MAX_BODY_BYTES)]
+    pub max_body: usize,
+    /// Inject this fault, NAME[=ARG][@RATE]: RATE is the share of requests hit (default 1).
+    /// Repeatable.
     #[arg(long, value_name = "FAULT")]
-    pub fault: Vec<crate::emulator::faults::Fault>,
+    pub fault: Vec<crate::emulator::faults::FaultSpec>,
     /// List the faults and exit.
     #[arg(long)]
     pub list_faults: bool,

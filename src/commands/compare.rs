@@ -44,6 +44,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
     let (client, _server) = if args.offline {
         let em = Emulator::new(Config {
             faults: args.emulator_fault.clone(),
+            ..Config::default()
         });
         let (addr, handle) = emulator::spawn(em, ([127, 0, 0, 1], 0).into())
             .await

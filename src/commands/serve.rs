@@ -8,16 +8,18 @@ use std::net::SocketAddr;
 /// Run `serve`.
 pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     if args.list_faults {
-        let list: String = CATALOG
+        let mut list: String = CATALOG
             .iter()
             .map(|(name, what)| format!("{name:<26} {what}\n"))
             .collect();
+        list.push_str(&format!("\n{}\n", crate::emulator::faults::SYNTAX));
         use std::io::Write;
         let _ = std::io::stdout().write_all(list.as_bytes());
         return Ok(crate::exit::SUCCESS);
     }
     let emulator = Emulator::new(Config {
         faults: args.fault.clone(),
+        max_body: args.max_body,
     });
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(addr)

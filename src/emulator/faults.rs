@@ -46,6 +46,69 @@ pub enum Fault {
     MultiDelta,
     /// Streams are written in 7-byte pieces, so frames straddle writes.
     TinyWrites,
+    /// The response (or the first frame) is held back this many milliseconds.
+    SlowFirstByte(u64),
+    /// Each streamed token frame is delayed this many milliseconds.
+    TokenLatency(u64),
+}
+
+/// A fault with the share of requests it applies to (`NAME[=ARG][@RATE]`, rate in 0..=1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultSpec {
+    /// The fault.
+    pub fault: Fault,
+    /// Share of requests it hits; 1.0 means every request.
+    pub rate: f64,
+}
+
+impl FromStr for FaultSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, rate) = match s.rsplit_once('@') {
+            Some((n, r)) => {
+                let rate: f64 = r
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("fault rate {r:?} is not a number between 0 and 1"))?;
+                if !(0.0..=1.0).contains(&rate) {
+                    return Err(format!("fault rate {rate} is outside 0..=1"));
+                }
+                (n, rate)
+            }
+            None => (s, 1.0),
+        };
+        Ok(FaultSpec {
+            fault: name.parse()?,
+            rate,
+        })
+    }
+}
+
+impl fmt::Display for FaultSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.rate < 1.0 {
+            write!(f, "{}@{}", self.fault, self.rate)
+        } else {
+            write!(f, "{}", self.fault)
+        }
+    }
+}
+
+impl FaultSpec {
+    /// Whether this fault hits request number `n` (deterministic, so runs are repeatable).
+    pub fn hits(&self, n: u64, salt: u64) -> bool {
+        if self.rate >= 1.0 {
+            return true;
+        }
+        // SplitMix64 of (request, fault position): a fixed, evenly spread sequence.
+        let mut z =
+            n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        ((z >> 11) as f64 / (1u64 << 53) as f64) < self.rate
+    }
 }
 
 /// Every fault with its one-line description, for `serve --list-faults` and the docs.
@@ -108,7 +171,18 @@ pub const CATALOG: &[(&str, &str)] = &[
         "not a fault: cumulative message_delta every 8 output tokens",
     ),
     ("tiny-writes", "streams are written in 7-byte pieces"),
+    (
+        "slow-first-byte[=MS]",
+        "hold the response (or the first frame) back MS milliseconds (default 2000)",
+    ),
+    (
+        "token-latency[=MS]",
+        "delay every streamed frame MS milliseconds (default 20)",
+    ),
 ];
+
+/// How to write a fault on the command line or in the header.
+pub const SYNTAX: &str = "NAME[=ARG][@RATE]: RATE (0..1, default 1) is the share of requests hit";
 
 /// Exception members a stream may carry.
 const STREAM_EXCEPTIONS: &[&str] = &[
@@ -141,6 +215,20 @@ impl FromStr for Fault {
                     ));
                 }
                 return Ok(Fault::StreamException(t.to_string()));
+            }
+            "slow-first-byte" | "token-latency" => {
+                let ms = match arg {
+                    None if name == "slow-first-byte" => 2000,
+                    None => 20,
+                    Some(a) => a
+                        .parse()
+                        .map_err(|_| format!("{name} takes milliseconds, got {a:?}"))?,
+                };
+                return Ok(if name == "slow-first-byte" {
+                    Fault::SlowFirstByte(ms)
+                } else {
+                    Fault::TokenLatency(ms)
+                });
             }
             "cut-stream" => Fault::CutStream,
             "no-metrics" => Fault::NoMetrics,
@@ -186,13 +274,15 @@ impl fmt::Display for Fault {
             Fault::NoBodyUsage => "no-body-usage",
             Fault::MultiDelta => "multi-delta",
             Fault::TinyWrites => "tiny-writes",
+            Fault::SlowFirstByte(ms) => return write!(f, "slow-first-byte={ms}"),
+            Fault::TokenLatency(ms) => return write!(f, "token-latency={ms}"),
         };
         f.write_str(name)
     }
 }
 
 /// Parse a comma-separated list (the per-request header).
-pub fn parse_list(s: &str) -> Result<Vec<Fault>, String> {
+pub fn parse_list(s: &str) -> Result<Vec<FaultSpec>, String> {
     s.split(',')
         .filter(|p| !p.trim().is_empty())
         .map(str::parse)
@@ -219,5 +309,20 @@ mod tests {
         assert!("stream-exception=bogus".parse::<Fault>().is_err());
         assert!("nope".parse::<Fault>().unwrap_err().contains("list-faults"));
         assert_eq!(parse_list("cut-stream, no-metrics").unwrap().len(), 2);
+        assert_eq!(
+            "token-latency=5".parse::<Fault>().unwrap(),
+            Fault::TokenLatency(5)
+        );
+    }
+
+    #[test]
+    fn rates_hit_about_that_share_of_requests_deterministically() {
+        let spec: FaultSpec = "throttle@0.25".parse().unwrap();
+        let hits = (0..10_000).filter(|n| spec.hits(*n, 0)).count();
+        assert!((2_200..2_800).contains(&hits), "{hits}");
+        assert_eq!(spec.hits(7, 0), spec.hits(7, 0));
+        assert!("throttle@2".parse::<FaultSpec>().is_err());
+        assert!("throttle@x".parse::<FaultSpec>().is_err());
+        assert_eq!(spec.to_string(), "throttle@0.25");
     }
 }

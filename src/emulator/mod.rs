@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
 use bytes::Bytes;
-use faults::{FAULT_HEADER, Fault};
+use faults::{FAULT_HEADER, Fault, FaultSpec};
 use model::ModelRequest;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -77,10 +77,21 @@ pub struct LedgerEntry {
 }
 
 /// Emulator configuration.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
-    /// Faults applied to every request.
-    pub faults: Vec<Fault>,
+    /// Faults applied to requests (each at its rate).
+    pub faults: Vec<FaultSpec>,
+    /// Largest request body accepted, in bytes.
+    pub max_body: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            faults: Vec::new(),
+            max_body: MAX_BODY_BYTES,
+        }
+    }
 }
 
 /// Shared emulator state.
@@ -139,6 +150,7 @@ impl Emulator {
 
 /// The router, for embedding.
 pub fn router(emulator: Arc<Emulator>) -> Router {
+    let limit = emulator.config.max_body;
     Router::new()
         .route(
             "/model/{model}/invoke",
@@ -167,6 +179,15 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
                 StatusCode::NO_CONTENT
             }),
         )
+        .method_not_allowed_fallback(
+            |method: axum::http::Method, uri: axum::http::Uri| async move {
+                aws_error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "UnknownOperationException",
+                    &format!("{method} is not allowed on {}", uri.path()),
+                )
+            },
+        )
         .fallback(|uri: axum::http::Uri| async move {
             aws_error(
                 StatusCode::NOT_FOUND,
@@ -174,7 +195,7 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
                 &format!("no Bedrock Runtime operation at {}", uri.path()),
             )
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(limit))
         .with_state(emulator)
 }
 
@@ -234,21 +255,47 @@ async fn handle(
     State(em): State<Arc<Emulator>>,
     Path(model): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
     op: Op,
 ) -> Response {
     let n = em.requests.fetch_add(1, Ordering::SeqCst);
     let rid = request_id(n + 1);
-    let mut faults = em.config.faults.clone();
+    let mut specs = em.config.faults.clone();
     if let Some(h) = headers.get(FAULT_HEADER) {
         match h
             .to_str()
             .map_err(|e| e.to_string())
             .and_then(faults::parse_list)
         {
-            Ok(more) => faults.extend(more),
+            Ok(more) => specs.extend(more),
             Err(e) => return aws_error(StatusCode::BAD_REQUEST, "ValidationException", &e),
         }
+    }
+    let faults: Vec<Fault> = specs
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| s.hits(n, *i as u64))
+        .map(|(_, s)| s.fault.clone())
+        .collect();
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            return aws_error(
+                rejection.status(),
+                "ValidationException",
+                &format!(
+                    "Malformed input request: {} (the limit is {} bytes)",
+                    rejection.body_text(),
+                    em.config.max_body
+                ),
+            );
+        }
+    };
+    if let Some(ms) = faults.iter().find_map(|f| match f {
+        Fault::SlowFirstByte(ms) => Some(*ms),
+        _ => None,
+    }) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     let fault_names: Vec<String> = faults.iter().map(ToString::to_string).collect();
     let has = |f: &Fault| faults.contains(f);
