@@ -39,7 +39,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(banner.as_bytes()).and_then(|_| out.flush());
     }
-    axum::serve(listener, emulator::router(emulator))
+    axum::serve(emulator::no_delay(listener), emulator::router(emulator))
         .with_graceful_shutdown(shutdown())
         .await
         .context("the emulator stopped with an error")?;

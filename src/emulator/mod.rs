@@ -207,9 +207,20 @@ pub async fn spawn(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let handle = tokio::spawn(async move {
-        let _ = axum::serve(listener, router(emulator)).await;
+        let _ = axum::serve(no_delay(listener), router(emulator)).await;
     });
     Ok((local, handle))
+}
+
+/// Streams are many small writes: without `TCP_NODELAY`, Nagle's algorithm and the peer's
+/// delayed ACK add about 40 ms to every streamed response.
+pub fn no_delay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Addr = SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
