@@ -52,6 +52,29 @@ impl ApiChoice {
     }
 }
 
+/// What kind of endpoint to audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum TargetKind {
+    /// AWS Bedrock Runtime (InvokeModel / Converse pairs) through the AWS SDK.
+    #[default]
+    Bedrock,
+    /// An OpenAI-compatible `/v1/chat/completions` endpoint (LiteLLM proxy, OpenRouter, …).
+    Openai,
+    /// An Anthropic Messages `/v1/messages` endpoint.
+    Anthropic,
+}
+
+impl TargetKind {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Bedrock => "bedrock",
+            TargetKind::Openai => "openai",
+            TargetKind::Anthropic => "anthropic",
+        }
+    }
+}
+
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
@@ -77,7 +100,21 @@ pub struct CompareArgs {
     /// Model id, inference-profile id or ARN.
     #[arg(long, value_name = "ID", env = "TOKAUDIT_MODEL", default_value = DEFAULT_MODEL)]
     pub model: String,
-    /// API family to audit.
+    /// What to audit: Bedrock, or a gateway / API speaking OpenAI or Anthropic.
+    #[arg(long, value_enum, default_value_t = TargetKind::Bedrock)]
+    pub target: TargetKind,
+    /// Base URL of an openai / anthropic target (`…/v1` or the root; required for them unless --offline).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Environment variable holding the target's API key (default OPENAI_API_KEY or
+    /// ANTHROPIC_API_KEY; optional for local gateways). The key is never printed or recorded.
+    #[arg(long, value_name = "NAME")]
+    pub api_key_env: Option<String>,
+    /// The upstream's ledger (`tokaudit serve`'s `/_tokaudit/ledger`): adds the upstream's own
+    /// numbers for each request and checks `ledger-parity`.
+    #[arg(long, value_name = "URL")]
+    pub ledger: Option<String>,
+    /// Bedrock API family to audit.
     #[arg(long, value_enum, default_value_t = ApiChoice::Both)]
     pub api: ApiChoice,
     /// AWS region (else AWS_REGION / AWS_DEFAULT_REGION / the profile's region).

@@ -48,6 +48,9 @@ pub struct Fixture {
     pub non_streaming: ExchangeRecord,
     /// The streaming exchange.
     pub streaming: ExchangeRecord,
+    /// Upstream ledger entries, for gateway runs with `--ledger`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamRecord>,
 }
 
 /// An expected outcome.
@@ -115,6 +118,32 @@ pub struct ResponseRecord {
     /// Event-stream frames in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frames: Option<Vec<FrameRecord>>,
+    /// Server-sent events in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<SseRecord>>,
+}
+
+/// One server-sent event: its exact text plus its `data` parsed (view).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SseRecord {
+    /// The event's exact text, blank line included (authoritative).
+    pub raw: String,
+    /// The `data:` payload parsed as JSON (view; absent for `[DONE]` and non-JSON data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+/// The upstream's ledger entries for the two requests a gateway forwarded (`--ledger`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamRecord {
+    /// The ledger URL they were read from.
+    pub ledger: String,
+    /// Entries carrying the non-streaming request's marker.
+    pub non_streaming: Vec<Value>,
+    /// Entries carrying the streaming request's marker.
+    pub streaming: Vec<Value>,
 }
 
 /// One event-stream frame: raw bytes plus a readable view.
@@ -203,6 +232,7 @@ impl Fixture {
             expect: None,
             non_streaming: ExchangeRecord::from_capture(non_streaming),
             streaming: ExchangeRecord::from_capture(streaming),
+            upstream: None,
         }
     }
 
@@ -288,6 +318,14 @@ fn body_view(bytes: &[u8]) -> (Option<Value>, Option<String>) {
     }
 }
 
+fn sse_view(raw: &Bytes) -> SseRecord {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let data = crate::core::capture::parse_sse(raw)
+        .ok()
+        .and_then(|e| serde_json::from_str(&e.data).ok());
+    SseRecord { raw: text, data }
+}
+
 fn frame_view(raw: &Bytes) -> FrameRecord {
     let mut rec = FrameRecord {
         raw: B64.encode(raw),
@@ -328,21 +366,19 @@ impl ExchangeRecord {
                 body_text,
             },
             response: c.response.as_ref().map(|r| {
-                let (body, body_text, frames) = match &r.body {
-                    ResponseBody::Buffered(b) => {
-                        let (body, text) = body_view(b);
-                        (body, text, None)
-                    }
-                    ResponseBody::Frames(f) => {
-                        (None, None, Some(f.iter().map(frame_view).collect()))
-                    }
-                };
+                let (mut body, mut body_text, mut frames, mut events) = (None, None, None, None);
+                match &r.body {
+                    ResponseBody::Buffered(b) => (body, body_text) = body_view(b),
+                    ResponseBody::Frames(f) => frames = Some(f.iter().map(frame_view).collect()),
+                    ResponseBody::Sse(e) => events = Some(e.iter().map(sse_view).collect()),
+                }
                 ResponseRecord {
                     status: r.status,
                     headers: r.headers.clone(),
                     body,
                     body_text,
                     frames,
+                    events,
                 }
             }),
             transport_error: c.transport_error.clone(),
@@ -350,6 +386,22 @@ impl ExchangeRecord {
     }
 
     fn check_views(&self, side: &'static str) -> Result<(), FixtureError> {
+        for (index, rec) in self
+            .response
+            .as_ref()
+            .and_then(|r| r.events.as_ref())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if rec.data.is_some() && sse_view(&Bytes::from(rec.raw.clone())).data != rec.data {
+                return Err(FixtureError::EditedView {
+                    side,
+                    index,
+                    field: "data",
+                });
+            }
+        }
         let Some(frames) = self.response.as_ref().and_then(|r| r.frames.as_ref()) else {
             return Ok(());
         };
@@ -400,6 +452,13 @@ impl ExchangeRecord {
             None => None,
             Some(r) => {
                 let body = match (&r.frames, &r.body, &r.body_text) {
+                    (None, None, None) if r.events.is_some() => ResponseBody::Sse(
+                        r.events
+                            .iter()
+                            .flatten()
+                            .map(|e| Bytes::from(e.raw.clone().into_bytes()))
+                            .collect(),
+                    ),
                     (Some(frames), None, None) => {
                         let mut out = Vec::with_capacity(frames.len());
                         for (i, f) in frames.iter().enumerate() {

@@ -1,15 +1,18 @@
 //! `tokaudit compare`: one prompt, both paths, per API family, `--runs` times.
 
 use super::emit;
-use crate::cli::CompareArgs;
+use crate::cli::{CompareArgs, TargetKind};
+use crate::core::audit::Upstream;
 use crate::core::capture::{Api, Capture};
+use crate::core::ledger;
 use crate::core::normalize::normalize;
 use crate::emulator::{self, Config, Emulator};
-use crate::fixture::Fixture;
-use crate::provider::Prompt;
+use crate::fixture::{Fixture, UpstreamRecord};
 use crate::provider::bedrock::{BedrockClient, Settings};
+use crate::provider::http::HttpTarget;
+use crate::provider::{Prompt, Target, fetch_ledger};
 use crate::report::{CaseMeta, CaseReport, Report};
-use anyhow::Context;
+use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -24,10 +27,18 @@ struct PairCapture {
     api: Api,
     non_streaming: Capture,
     streaming: Capture,
+    /// The `--ledger` markers of the two requests.
+    markers: Option<(String, String)>,
 }
 
 /// Run `compare`.
 pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
+    if args.target != TargetKind::Bedrock && args.base_url.is_none() && !args.offline {
+        bail!(
+            "--target {} needs --base-url (the gateway's address, e.g. http://127.0.0.1:4000), or --offline",
+            args.target.name()
+        );
+    }
     // Fail on an unusable record folder before spending any tokens.
     if let Some(dir) = &args.record {
         std::fs::create_dir_all(dir)
@@ -41,7 +52,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
         max_attempts: args.max_attempts,
     };
     // --offline never touches aws-config: no environment, profile or metadata probes.
-    let (client, _server) = if args.offline {
+    let (offline_url, _server) = if args.offline {
         let em = Emulator::new(Config {
             faults: args.emulator_fault.clone(),
             ..Config::default()
@@ -49,13 +60,49 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
         let (addr, handle) = emulator::spawn(em, ([127, 0, 0, 1], 0).into())
             .await
             .context("cannot start the built-in emulator on 127.0.0.1")?;
-        let region = args.region.as_deref().unwrap_or(OFFLINE_REGION);
-        (
-            BedrockClient::hermetic(&format!("http://{addr}"), region, &settings),
-            Some(handle),
-        )
+        (Some(format!("http://{addr}")), Some(handle))
     } else {
-        (BedrockClient::live(&settings).await?, None)
+        (None, None)
+    };
+    let (target, region, apis) = match args.target {
+        TargetKind::Bedrock => {
+            let client = match &offline_url {
+                Some(url) => BedrockClient::hermetic(
+                    url,
+                    args.region.as_deref().unwrap_or(OFFLINE_REGION),
+                    &settings,
+                ),
+                None => BedrockClient::live(&settings).await?,
+            };
+            let region = client.region.clone();
+            (Target::Bedrock(client), region, args.api.apis())
+        }
+        kind => {
+            let api = if kind == TargetKind::Openai {
+                Api::Chat
+            } else {
+                Api::Messages
+            };
+            let var = args.api_key_env.clone().unwrap_or_else(|| {
+                if kind == TargetKind::Openai {
+                    "OPENAI_API_KEY"
+                } else {
+                    "ANTHROPIC_API_KEY"
+                }
+                .to_string()
+            });
+            let key = std::env::var(&var).ok().filter(|k| !k.is_empty());
+            if key.is_none() && args.api_key_env.is_some() {
+                bail!("--api-key-env {var}: that environment variable is not set");
+            }
+            let base = offline_url
+                .clone()
+                .or(args.base_url.clone())
+                .expect("checked above");
+            let client = HttpTarget::new(api, &base, key, settings.timeout, args.max_attempts)
+                .context("cannot build the HTTP client")?;
+            (Target::Http(client), "-".to_string(), vec![api])
+        }
     };
     let prompt = Prompt {
         model: args.model.clone(),
@@ -65,23 +112,37 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
         temperature: args.temperature,
         cache: args.cache,
     };
-    let apis = args.api.apis();
+    // Markers identify each request in the upstream's ledger (see core::ledger).
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ u64::from(std::process::id()).rotate_left(32);
     let jobs: Vec<(u32, Api)> = (1..=args.runs)
         .flat_map(|r| apis.iter().map(move |a| (r, *a)))
         .collect();
     let progress = progress_bar(jobs.len() as u64, args.quiet);
-    let pairs: Vec<PairCapture> = futures_util::stream::iter(jobs)
-        .map(|(run, api)| {
-            let (client, prompt, progress) = (client.clone(), prompt.clone(), progress.clone());
+    let with_ledger = args.ledger.is_some();
+    let pairs: Vec<PairCapture> = futures_util::stream::iter(jobs.into_iter().enumerate())
+        .map(|(job, (run, api))| {
+            let (target, prompt, progress) = (target.clone(), prompt.clone(), progress.clone());
             async move {
                 let (ns_op, st_op) = api.operations();
+                let markers = with_ledger.then(|| {
+                    let n = job as u64 * 2;
+                    (ledger::marker(run_id, n), ledger::marker(run_id, n + 1))
+                });
+                let (ns_prompt, st_prompt) = match &markers {
+                    Some((a, b)) => (prompt.with_marker(a), prompt.with_marker(b)),
+                    None => (prompt.clone(), prompt.clone()),
+                };
                 // Alternate which path goes first, so cache effects show up instead of hiding.
                 let (non_streaming, streaming) = if run % 2 == 1 {
-                    let a = client.call(ns_op, &prompt).await;
-                    (a, client.call(st_op, &prompt).await)
+                    let a = target.call(ns_op, &ns_prompt).await;
+                    (a, target.call(st_op, &st_prompt).await)
                 } else {
-                    let b = client.call(st_op, &prompt).await;
-                    (client.call(ns_op, &prompt).await, b)
+                    let b = target.call(st_op, &st_prompt).await;
+                    (target.call(ns_op, &ns_prompt).await, b)
                 };
                 progress.inc(1);
                 PairCapture {
@@ -89,6 +150,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
                     api,
                     non_streaming,
                     streaming,
+                    markers,
                 }
             }
         })
@@ -97,34 +159,60 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
         .await;
     progress.finish_and_clear();
 
+    let ledger_doc = match &args.ledger {
+        None => None,
+        Some(url) => match fetch_ledger(url).await {
+            Ok(doc) => Some(doc),
+            Err(e) => {
+                eprintln!(
+                    "tokaudit: error: cannot read the ledger at {url}: {e}; ledger-parity is not checked"
+                );
+                Some(serde_json::json!({"entries": []}))
+            }
+        },
+    };
+
     let mut cases = Vec::with_capacity(pairs.len());
     for pair in &pairs {
         let name = format!("run-{:03}-{}", pair.run, pair.api);
+        let upstream_record = match (&ledger_doc, &pair.markers, &args.ledger) {
+            (Some(doc), Some((a, b)), Some(url)) => Some(UpstreamRecord {
+                ledger: url.clone(),
+                non_streaming: ledger::entries_for(doc, a),
+                streaming: ledger::entries_for(doc, b),
+            }),
+            _ => None,
+        };
         if let Some(dir) = &args.record {
-            let fx = Fixture::from_captures(
+            let mut fx = Fixture::from_captures(
                 &name,
-                "bedrock",
+                args.target.name(),
                 pair.api,
                 &prompt.model,
-                &client.region,
+                &region,
                 &pair.non_streaming,
                 &pair.streaming,
             );
+            fx.upstream = upstream_record.clone();
             let path = dir.join(format!("{name}.json"));
             fx.save(&path)
                 .with_context(|| format!("cannot write the fixture {}", path.display()))?;
         }
         let meta = CaseMeta {
             name,
-            target: "bedrock".into(),
+            target: args.target.name().into(),
             api: pair.api,
             model: prompt.model.clone(),
-            region: client.region.clone(),
+            region: region.clone(),
         };
+        let upstream = upstream_record.map(|u| Upstream {
+            non_streaming: ledger::upstream_side(&u.non_streaming),
+            streaming: ledger::upstream_side(&u.streaming),
+        });
         let ns = normalize(&pair.non_streaming);
         let st = normalize(&pair.streaming);
         cases.push(match (ns, st) {
-            (Ok(a), Ok(b)) => CaseReport::audited(meta, a, b),
+            (Ok(a), Ok(b)) => CaseReport::audited(meta, a, b, upstream),
             (Err(e), _) => CaseReport::malformed(meta, format!("non_streaming: {e}")),
             (_, Err(e)) => CaseReport::malformed(meta, format!("streaming: {e}")),
         });

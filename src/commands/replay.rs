@@ -49,8 +49,12 @@ pub fn audit_file(path: &Path) -> CaseReport {
             let b = normalize(&st).map_err(|e| format!("streaming: {e}"))?;
             Ok((a, b))
         });
+    let upstream = fx.upstream.as_ref().map(|u| crate::core::audit::Upstream {
+        non_streaming: crate::core::ledger::upstream_side(&u.non_streaming),
+        streaming: crate::core::ledger::upstream_side(&u.streaming),
+    });
     match sides {
-        Ok((a, b)) => CaseReport::audited(meta, a, b),
+        Ok((a, b)) => CaseReport::audited(meta, a, b, upstream),
         Err(e) => CaseReport::malformed(meta, format!("{}: {e}; {MALFORMED_HINT}", path.display())),
     }
 }

@@ -8,7 +8,7 @@
 //! comparable → `inconclusive`; else `pass`.
 
 use crate::core::capture::Operation;
-use crate::core::normalize::{Field, Kind, Normalized, UsageSet};
+use crate::core::normalize::{Field, Kind, Normalized, Obs, UsageSet};
 use serde::Serialize;
 use std::fmt;
 
@@ -36,11 +36,17 @@ pub enum Invariant {
     TotalIsSum,
     /// The stream ended with its terminal event.
     StreamComplete,
+    /// A chat-completions stream sent with `include_usage` carries exactly one usage chunk.
+    IncludeUsageHonored,
+    /// OpenAI-shaped cached (and cache-write) tokens fit inside `prompt_tokens`.
+    CachedWithinPrompt,
+    /// What the gateway reported equals what its upstream reported for the same request.
+    LedgerParity,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 10] = [
+    pub const ALL: [Invariant; 13] = [
         Invariant::Exchange,
         Invariant::InputParity,
         Invariant::OutputParity,
@@ -51,6 +57,9 @@ impl Invariant {
         Invariant::MetricsMatchEvents,
         Invariant::TotalIsSum,
         Invariant::StreamComplete,
+        Invariant::IncludeUsageHonored,
+        Invariant::CachedWithinPrompt,
+        Invariant::LedgerParity,
     ];
 
     /// The stable id.
@@ -66,6 +75,9 @@ impl Invariant {
             Invariant::MetricsMatchEvents => "metrics-match-events",
             Invariant::TotalIsSum => "total-is-sum",
             Invariant::StreamComplete => "stream-complete",
+            Invariant::IncludeUsageHonored => "include-usage-honored",
+            Invariant::CachedWithinPrompt => "cached-within-prompt",
+            Invariant::LedgerParity => "ledger-parity",
         }
     }
 
@@ -106,6 +118,15 @@ impl Invariant {
             }
             Invariant::StreamComplete => {
                 "the stream ended without its terminal event: a cut connection or a proxy that stops early; its usage is partial"
+            }
+            Invariant::IncludeUsageHonored => {
+                "stream_options.include_usage asks for exactly one final usage chunk: a gateway dropped it (LiteLLM #14935, Semantic Kernel #9751) or sent several (summing them double counts)"
+            }
+            Invariant::CachedWithinPrompt => {
+                "OpenAI-shaped cached_tokens are a subset of prompt_tokens: cache tokens were added twice or the inclusive/exclusive conversion went wrong (LiteLLM #9812, Langfuse #5568 class)"
+            }
+            Invariant::LedgerParity => {
+                "the gateway reported other numbers than its upstream did for the same request: the gateway rewrote, estimated or dropped usage (LiteLLM #7112, #36114 class)"
             }
         }
     }
@@ -290,8 +311,42 @@ fn show(o: Option<&crate::core::normalize::Obs>) -> String {
     }
 }
 
-/// Audit one pair.
+/// What the upstream (the emulator's ledger) reported for the request one side forwarded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpstreamSide {
+    /// The upstream request id (`x-amzn-requestid`).
+    pub request_id: String,
+    /// The upstream operation.
+    pub operation: String,
+    /// How many upstream requests carried this side's marker (more than one: the gateway retried).
+    pub requests: usize,
+    /// The usage the upstream response carried, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageSet>,
+}
+
+/// Upstream ground truth for both sides of a pair (from `--ledger`).
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Upstream {
+    /// For the non-streaming request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub non_streaming: Option<UpstreamSide>,
+    /// For the streaming request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streaming: Option<UpstreamSide>,
+}
+
+/// Audit one pair, without upstream ground truth.
 pub fn audit(ns: &Normalized, st: &Normalized) -> CaseAudit {
+    audit_with_upstream(ns, st, None)
+}
+
+/// Audit one pair; with `upstream`, also check `ledger-parity` per side.
+pub fn audit_with_upstream(
+    ns: &Normalized,
+    st: &Normalized,
+    upstream: Option<&Upstream>,
+) -> CaseAudit {
     let mut a = Auditor {
         checks: Vec::new(),
         findings: Vec::new(),
@@ -325,17 +380,30 @@ pub fn audit(ns: &Normalized, st: &Normalized) -> CaseAudit {
         input_parity(&mut a, ns, st);
         output_parity(&mut a, ns, st);
     }
-    for (id, side) in [(SideId::NonStreaming, ns), (SideId::Streaming, st)] {
+    for (id, side, other) in [(SideId::NonStreaming, ns, st), (SideId::Streaming, st, ns)] {
         if side.failure.is_some() {
             continue;
         }
+        // An independent figure for this side's output: invocationMetrics, else the other
+        // path's output when both produced the identical text.
+        let reference = side
+            .channels
+            .invocation_metrics
+            .as_ref()
+            .and_then(|m| m.output.clone())
+            .or_else(|| {
+                (other.failure.is_none() && other.text == side.text)
+                    .then(|| other.usage.output.clone())
+                    .flatten()
+            });
+        let reference = reference.as_ref();
         match side.operation {
             Operation::InvokeModel => headers_match_body(&mut a, id, side),
             Operation::InvokeModelWithResponseStream => {
                 stream_complete(&mut a, id, side);
                 usage_present(&mut a, id, side);
-                no_placeholder(&mut a, id, side);
-                cumulative_not_summed(&mut a, id, side);
+                no_placeholder(&mut a, id, side, reference);
+                cumulative_not_summed(&mut a, id, side, reference);
                 metrics_match_events(&mut a, id, side);
             }
             Operation::Converse => total_is_sum(&mut a, id, side),
@@ -344,6 +412,31 @@ pub fn audit(ns: &Normalized, st: &Normalized) -> CaseAudit {
                 usage_present(&mut a, id, side);
                 total_is_sum(&mut a, id, side);
             }
+            Operation::ChatCompletions => {
+                total_is_sum(&mut a, id, side);
+                cached_within_prompt(&mut a, id, side);
+            }
+            Operation::ChatCompletionsStream => {
+                stream_complete(&mut a, id, side);
+                include_usage_honored(&mut a, id, side);
+                usage_present(&mut a, id, side);
+                total_is_sum(&mut a, id, side);
+                cached_within_prompt(&mut a, id, side);
+            }
+            Operation::Messages => {}
+            Operation::MessagesStream => {
+                stream_complete(&mut a, id, side);
+                usage_present(&mut a, id, side);
+                no_placeholder(&mut a, id, side, reference);
+                cumulative_not_summed(&mut a, id, side, reference);
+            }
+        }
+        if let Some(up) = upstream {
+            let mine = match id {
+                SideId::NonStreaming => up.non_streaming.as_ref(),
+                SideId::Streaming => up.streaming.as_ref(),
+            };
+            ledger_parity(&mut a, id, side, mine);
         }
     }
     let verdict = if a.checks.iter().any(|c| c.status == Status::Violated) {
@@ -523,6 +616,7 @@ fn stream_complete(a: &mut Auditor, id: SideId, side: &Normalized) {
     } else {
         let terminal = match side.operation {
             Operation::ConverseStream => "messageStop",
+            Operation::ChatCompletionsStream => "data: [DONE]",
             _ => "message_stop",
         };
         a.violated(
@@ -545,8 +639,14 @@ fn usage_present(a: &mut Auditor, id: SideId, side: &Normalized) {
         return;
     };
     let ch = &side.channels;
+    if side.operation == Operation::ChatCompletionsStream && ch.usage_chunks.is_empty() {
+        // Whether usage was due at all is include-usage-honored's question.
+        a.check(inv, Some(id), Status::NotApplicable);
+        return;
+    }
     let final_event = match side.operation {
         Operation::ConverseStream => ch.metadata.is_some(),
+        Operation::ChatCompletionsStream => true,
         _ => {
             ch.message_deltas.iter().any(|d| d.output.is_some())
                 || ch
@@ -603,7 +703,7 @@ fn usage_present(a: &mut Auditor, id: SideId, side: &Normalized) {
     a.check(inv, Some(id), Status::Held);
 }
 
-fn no_placeholder(a: &mut Auditor, id: SideId, side: &Normalized) {
+fn no_placeholder(a: &mut Auditor, id: SideId, side: &Normalized, reference: Option<&Obs>) {
     let inv = Invariant::NoPlaceholder;
     let ch = &side.channels;
     if side
@@ -634,12 +734,8 @@ fn no_placeholder(a: &mut Auditor, id: SideId, side: &Normalized) {
         );
         return;
     }
-    let metrics = ch
-        .invocation_metrics
-        .as_ref()
-        .and_then(|m| m.output.as_ref());
     if out.value == placeholder.value
-        && let Some(m) = metrics.filter(|m| m.value != out.value)
+        && let Some(m) = reference.filter(|m| m.value != out.value)
     {
         a.violated(
             inv,
@@ -657,7 +753,7 @@ fn no_placeholder(a: &mut Auditor, id: SideId, side: &Normalized) {
     a.check(inv, Some(id), Status::Held);
 }
 
-fn cumulative_not_summed(a: &mut Auditor, id: SideId, side: &Normalized) {
+fn cumulative_not_summed(a: &mut Auditor, id: SideId, side: &Normalized, reference: Option<&Obs>) {
     let inv = Invariant::CumulativeNotSummed;
     let ch = &side.channels;
     if ch.message_deltas.is_empty() {
@@ -690,16 +786,12 @@ fn cumulative_not_summed(a: &mut Auditor, id: SideId, side: &Normalized) {
             }
         }
     }
-    // With an independent reference (invocationMetrics), recognise the two summing signatures.
+    // With an independent reference, recognise the two summing signatures.
     let outs: Vec<u64> = ch
         .message_deltas
         .iter()
         .filter_map(|d| d.output.as_ref().map(|o| o.value))
         .collect();
-    let reference = ch
-        .invocation_metrics
-        .as_ref()
-        .and_then(|m| m.output.as_ref());
     if let (Some(r), Some(&last)) = (reference, outs.last())
         && last != r.value
     {
@@ -843,6 +935,159 @@ fn metrics_match_events(a: &mut Auditor, id: SideId, side: &Normalized) {
     }
 }
 
+fn include_usage_honored(a: &mut Auditor, id: SideId, side: &Normalized) {
+    let inv = Invariant::IncludeUsageHonored;
+    let facts = side.stream.clone().unwrap_or_default();
+    if facts.include_usage_requested != Some(true) || facts.terminal_frame.is_none() {
+        a.check(inv, Some(id), Status::NotApplicable);
+        return;
+    }
+    let chunks = &side.channels.usage_chunks;
+    match chunks.len() {
+        0 => a.violated(
+            inv,
+            Some(id),
+            Some(Field::Output),
+            "stream_options.include_usage was sent but no chunk carried usage".into(),
+        ),
+        1 => {
+            a.check(inv, Some(id), Status::Held);
+            if facts.usage_chunks_with_choices.unwrap_or(0) > 0 {
+                a.find(inv, Severity::Note, Some(id), None,
+                    "the usage chunk has a non-empty `choices` (LiteLLM style, not OpenAI's `choices: []`); clients that look for `choices == []` miss it".into());
+            }
+        }
+        n => a.violated(
+            inv,
+            Some(id),
+            Some(Field::Output),
+            format!(
+                "{n} chunks carried usage ({}); include_usage promises one, and a client that sums them reports {}",
+                chunks
+                    .iter()
+                    .filter_map(|c| c.output.as_ref().map(|o| format!("output {} at {}", o.value, o.source)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                chunks.iter().filter_map(|c| c.value(Field::Output)).sum::<u64>()
+            ),
+        ),
+    }
+}
+
+fn cached_within_prompt(a: &mut Auditor, id: SideId, side: &Normalized) {
+    let inv = Invariant::CachedWithinPrompt;
+    let u = &side.usage;
+    let Some(prompt) = u.prompt_inclusive.as_ref() else {
+        a.check(inv, Some(id), Status::NotApplicable);
+        return;
+    };
+    let cached = u.value(Field::CacheRead).unwrap_or(0) + u.value(Field::CacheWrite).unwrap_or(0);
+    if cached <= prompt.value {
+        a.check(inv, Some(id), Status::Held);
+    } else {
+        a.violated(
+            inv,
+            Some(id),
+            Some(Field::CacheRead),
+            format!(
+                "cache tokens {} ({}) exceed {}: prompt_tokens must include them",
+                cached,
+                show(u.cache_read.as_ref().or(u.cache_write.as_ref())),
+                show(Some(prompt))
+            ),
+        );
+    }
+}
+
+fn ledger_parity(a: &mut Auditor, id: SideId, side: &Normalized, upstream: Option<&UpstreamSide>) {
+    let inv = Invariant::LedgerParity;
+    if side.failure.is_some() {
+        return;
+    }
+    let Some(up) = upstream else {
+        a.check(inv, Some(id), Status::NotComparable);
+        a.find(inv, Severity::NotComparable, Some(id), None,
+            "no upstream request in the ledger carries this request's marker: is --ledger the ledger of this gateway's upstream, and does the gateway forward the system prompt?".into());
+        return;
+    };
+    if up.requests > 1 {
+        a.find(inv, Severity::Note, Some(id), None, format!(
+            "the gateway sent {} upstream requests for this one call (retries); the last is compared", up.requests));
+    }
+    let Some(truth) = up.usage.as_ref() else {
+        a.check(inv, Some(id), Status::NotApplicable);
+        a.find(
+            inv,
+            Severity::Note,
+            Some(id),
+            None,
+            format!(
+                "upstream request {} carried no usage, so there is nothing to hold the gateway to",
+                up.request_id
+            ),
+        );
+        return;
+    };
+    let mut ok = true;
+    let g = &side.usage;
+    let up_src = |f: Field| format!("ledger {} {} {}", up.request_id, up.operation, f);
+    // Output: no convention applies.
+    if let (Some(gv), Some(tv)) = (g.value(Field::Output), truth.value(Field::Output))
+        && gv != tv
+    {
+        ok = false;
+        a.violated(
+            inv,
+            Some(id),
+            Some(Field::Output),
+            format!(
+                "the gateway reported output {} ({}) but its upstream reported {tv} ({})",
+                gv,
+                show(g.output.as_ref()),
+                up_src(Field::Output)
+            ),
+        );
+    }
+    // Total input, with the documented gateway conventions recognised.
+    if let (Some(gv), Some(tv)) = (g.input_total(), truth.input_total()) {
+        let up_input = truth.value(Field::Input).unwrap_or(0);
+        let up_read = truth.value(Field::CacheRead).unwrap_or(0);
+        if gv != tv {
+            if gv == up_input + up_read && gv != up_input {
+                a.find(inv, Severity::Note, Some(id), Some(Field::InputTotal), format!(
+                    "the gateway's prompt counts cache reads but not cache writes ({gv} = input {up_input} + cache_read {up_read}; upstream total {tv}): an older LiteLLM convention (PR #9838)"));
+            } else {
+                ok = false;
+                a.violated(inv, Some(id), Some(Field::InputTotal), format!(
+                    "the gateway reported total input {gv} but its upstream reported {tv} (input {up_input}, cache_read {up_read}, cache_write {}) for the same request ({})",
+                    truth.value(Field::CacheWrite).unwrap_or(0), up.request_id));
+            }
+        }
+    }
+    // Cache fields, when the gateway reports them at all.
+    for f in [Field::CacheRead, Field::CacheWrite] {
+        if let Some(gv) = g.value(f) {
+            let tv = truth.value(f).unwrap_or(0);
+            if gv != tv {
+                ok = false;
+                a.violated(
+                    inv,
+                    Some(id),
+                    Some(f),
+                    format!(
+                        "the gateway reported {f} {gv} ({}) but its upstream reported {tv} ({})",
+                        show(g.get(f)),
+                        up_src(f)
+                    ),
+                );
+            }
+        }
+    }
+    if ok {
+        a.check(inv, Some(id), Status::Held);
+    }
+}
+
 fn total_is_sum(a: &mut Auditor, id: SideId, side: &Normalized) {
     let inv = Invariant::TotalIsSum;
     let u = &side.usage;
@@ -850,7 +1095,13 @@ fn total_is_sum(a: &mut Auditor, id: SideId, side: &Normalized) {
         a.check(inv, Some(id), Status::NotApplicable);
         return;
     };
-    let (Some(input_total), Some(out)) = (u.input_total(), u.value(Field::Output)) else {
+    // OpenAI-shaped totals add the inclusive prompt_tokens; the others the three input fields.
+    let input_total = u
+        .prompt_inclusive
+        .as_ref()
+        .map(|p| p.value)
+        .or(u.input_total());
+    let (Some(input_total), Some(out)) = (input_total, u.value(Field::Output)) else {
         a.check(inv, Some(id), Status::NotApplicable);
         return;
     };
@@ -893,7 +1144,7 @@ mod tests {
             cache_read: obs(read, "cr", Kind::Reported),
             cache_write: obs(write, "cw", Kind::Reported),
             output: obs(output, "out", Kind::Reported),
-            total: None,
+            ..UsageSet::default()
         }
     }
 

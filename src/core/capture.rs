@@ -24,6 +24,14 @@ pub enum Operation {
     Converse,
     /// `POST /model/{id}/converse-stream`: Converse events, usage on the trailing `metadata`.
     ConverseStream,
+    /// `POST /v1/chat/completions` (OpenAI-compatible gateways), one JSON body.
+    ChatCompletions,
+    /// The same with `"stream": true` and `stream_options.include_usage`: SSE chunks.
+    ChatCompletionsStream,
+    /// `POST /v1/messages` (Anthropic Messages API), one JSON body.
+    Messages,
+    /// The same with `"stream": true`: SSE events.
+    MessagesStream,
 }
 
 impl Operation {
@@ -31,7 +39,10 @@ impl Operation {
     pub fn is_streaming(self) -> bool {
         matches!(
             self,
-            Operation::InvokeModelWithResponseStream | Operation::ConverseStream
+            Operation::InvokeModelWithResponseStream
+                | Operation::ConverseStream
+                | Operation::ChatCompletionsStream
+                | Operation::MessagesStream
         )
     }
 
@@ -40,6 +51,8 @@ impl Operation {
         match self {
             Operation::InvokeModel | Operation::InvokeModelWithResponseStream => Api::Invoke,
             Operation::Converse | Operation::ConverseStream => Api::Converse,
+            Operation::ChatCompletions | Operation::ChatCompletionsStream => Api::Chat,
+            Operation::Messages | Operation::MessagesStream => Api::Messages,
         }
     }
 
@@ -50,6 +63,8 @@ impl Operation {
             Operation::InvokeModelWithResponseStream => "invoke-with-response-stream",
             Operation::Converse => "converse",
             Operation::ConverseStream => "converse-stream",
+            Operation::ChatCompletions | Operation::ChatCompletionsStream => "chat/completions",
+            Operation::Messages | Operation::MessagesStream => "messages",
         }
     }
 }
@@ -68,6 +83,10 @@ pub enum Api {
     Invoke,
     /// Converse and ConverseStream.
     Converse,
+    /// OpenAI-compatible chat completions, buffered and streamed.
+    Chat,
+    /// Anthropic Messages, buffered and streamed.
+    Messages,
 }
 
 impl Api {
@@ -79,6 +98,8 @@ impl Api {
                 Operation::InvokeModelWithResponseStream,
             ),
             Api::Converse => (Operation::Converse, Operation::ConverseStream),
+            Api::Chat => (Operation::ChatCompletions, Operation::ChatCompletionsStream),
+            Api::Messages => (Operation::Messages, Operation::MessagesStream),
         }
     }
 }
@@ -88,6 +109,8 @@ impl fmt::Display for Api {
         f.write_str(match self {
             Api::Invoke => "invoke",
             Api::Converse => "converse",
+            Api::Chat => "chat",
+            Api::Messages => "messages",
         })
     }
 }
@@ -149,6 +172,9 @@ pub enum ResponseBody {
     /// Event-stream frames in arrival order. Each element is meant to be exactly one message;
     /// a cut stream leaves a short last element, which decoding reports as truncated.
     Frames(Vec<Bytes>),
+    /// Server-sent events in arrival order, each the exact bytes of one event including its
+    /// terminating blank line; a cut stream leaves an unterminated last element.
+    Sse(Vec<Bytes>),
 }
 
 /// A failure outside the response bytes.
@@ -338,6 +364,71 @@ pub fn split_frames(mut bytes: &[u8]) -> Vec<Bytes> {
     frames
 }
 
+/// Split an SSE byte stream into events at blank lines (`\n\n` or `\r\n\r\n`), keeping each
+/// event's exact bytes; an unterminated tail becomes the last element.
+pub fn split_sse(bytes: &[u8]) -> Vec<Bytes> {
+    let mut events = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let end = if bytes[i..].starts_with(b"\n\n") {
+            Some(i + 2)
+        } else if bytes[i..].starts_with(b"\r\n\r\n") {
+            Some(i + 4)
+        } else {
+            None
+        };
+        match end {
+            Some(e) => {
+                events.push(Bytes::copy_from_slice(&bytes[start..e]));
+                start = e;
+                i = e;
+            }
+            None => i += 1,
+        }
+    }
+    if start < bytes.len() && !bytes[start..].iter().all(u8::is_ascii_whitespace) {
+        events.push(Bytes::copy_from_slice(&bytes[start..]));
+    }
+    events
+}
+
+/// One parsed SSE event: its `event:` name (if any), its joined `data:` lines, and whether it
+/// was terminated by a blank line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    /// The `event:` field.
+    pub event: Option<String>,
+    /// The `data:` lines joined with `\n`.
+    pub data: String,
+    /// Whether the event ended with a blank line (a cut stream leaves it `false`).
+    pub complete: bool,
+}
+
+/// Parse one raw SSE event (comments and unknown fields ignored, per the SSE spec).
+pub fn parse_sse(raw: &[u8]) -> Result<SseEvent, std::str::Utf8Error> {
+    let text = std::str::from_utf8(raw)?;
+    let complete = text.ends_with("\n\n") || text.ends_with("\r\n\r\n");
+    let mut event = None;
+    let mut data: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "event" => event = Some(value.to_string()),
+            "data" => data.push(value),
+            _ => {}
+        }
+    }
+    Ok(SseEvent {
+        event,
+        data: data.join("\n"),
+        complete,
+    })
+}
+
 /// Encode one event-stream message (used by the emulator and by tests).
 pub fn encode_frame(headers: &[(&str, &str)], payload: impl Into<Bytes>) -> Bytes {
     let mut message = Message::new(payload);
@@ -425,6 +516,21 @@ mod tests {
         let frames = split_frames(&stream);
         assert_eq!(frames.len(), 3);
         assert_eq!(frames[2].len(), 20);
+    }
+
+    #[test]
+    fn sse_splits_at_blank_lines_and_keeps_a_cut_tail() {
+        let body = b"event: a\ndata: {\"x\":1}\n\ndata: [DONE]\r\n\r\ndata: {\"cut";
+        let events = split_sse(body);
+        assert_eq!(events.len(), 3);
+        let a = parse_sse(&events[0]).unwrap();
+        assert_eq!(
+            (a.event.as_deref(), a.data.as_str(), a.complete),
+            (Some("a"), "{\"x\":1}", true)
+        );
+        assert_eq!(parse_sse(&events[1]).unwrap().data, "[DONE]");
+        assert!(!parse_sse(&events[2]).unwrap().complete);
+        assert!(split_sse(b"\n\n").len() == 1 && split_sse(b"").is_empty());
     }
 
     #[test]

@@ -3,4 +3,5 @@
 
 pub mod audit;
 pub mod capture;
+pub mod ledger;
 pub mod normalize;

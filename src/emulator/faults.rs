@@ -50,6 +50,14 @@ pub enum Fault {
     SlowFirstByte(u64),
     /// Each streamed token frame is delayed this many milliseconds.
     TokenLatency(u64),
+    /// Chat completions: the usage rides the finish chunk (non-empty `choices`), LiteLLM style.
+    UsageOnChoices,
+    /// Chat completions: the usage chunk is sent twice.
+    DuplicateUsage,
+    /// Chat completions: `total_tokens` is 5 more than prompt + completion.
+    TotalMismatch,
+    /// Chat completions: `cached_tokens` larger than `prompt_tokens`.
+    CachedOverPrompt,
 }
 
 /// A fault with the share of requests it applies to (`NAME[=ARG][@RATE]`, rate in 0..=1).
@@ -242,6 +250,10 @@ impl FromStr for Fault {
             "no-body-usage" => Fault::NoBodyUsage,
             "multi-delta" => Fault::MultiDelta,
             "tiny-writes" => Fault::TinyWrites,
+            "usage-on-choices" => Fault::UsageOnChoices,
+            "duplicate-usage" => Fault::DuplicateUsage,
+            "total-mismatch" => Fault::TotalMismatch,
+            "cached-over-prompt" => Fault::CachedOverPrompt,
             other => {
                 return Err(format!(
                     "unknown fault {other:?}; `tokaudit serve --list-faults` lists them"
@@ -274,6 +286,10 @@ impl fmt::Display for Fault {
             Fault::NoBodyUsage => "no-body-usage",
             Fault::MultiDelta => "multi-delta",
             Fault::TinyWrites => "tiny-writes",
+            Fault::UsageOnChoices => "usage-on-choices",
+            Fault::DuplicateUsage => "duplicate-usage",
+            Fault::TotalMismatch => "total-mismatch",
+            Fault::CachedOverPrompt => "cached-over-prompt",
             Fault::SlowFirstByte(ms) => return write!(f, "slow-first-byte={ms}"),
             Fault::TokenLatency(ms) => return write!(f, "token-latency={ms}"),
         };

@@ -74,6 +74,9 @@ pub struct LedgerEntry {
     pub reported: Option<Usage>,
     /// Faults applied.
     pub faults: Vec<String>,
+    /// The `[tokaudit:…]` marker found in the request, for `--ledger` correlation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<String>,
 }
 
 /// Emulator configuration.
@@ -154,21 +157,29 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
     Router::new()
         .route(
             "/model/{model}/invoke",
-            post(|s, p, h, b| handle(s, p, h, b, Op::Invoke)),
+            post(|s, p, h, b| bedrock(s, p, h, b, Op::Invoke)),
         )
         .route(
             "/model/{model}/invoke-with-response-stream",
-            post(|s, p, h, b| handle(s, p, h, b, Op::InvokeStream)),
+            post(|s, p, h, b| bedrock(s, p, h, b, Op::InvokeStream)),
         )
         .route(
             "/model/{model}/converse",
-            post(|s, p, h, b| handle(s, p, h, b, Op::Converse)),
+            post(|s, p, h, b| bedrock(s, p, h, b, Op::Converse)),
         )
         .route(
             "/model/{model}/converse-stream",
-            post(|s, p, h, b| handle(s, p, h, b, Op::ConverseStream)),
+            post(|s, p, h, b| bedrock(s, p, h, b, Op::ConverseStream)),
         )
         .route("/model/{model}/count-tokens", post(count_tokens))
+        .route(
+            "/v1/chat/completions",
+            post(|s, h, b| gateway(s, h, b, Op::Chat)),
+        )
+        .route(
+            "/v1/messages",
+            post(|s, h, b| gateway(s, h, b, Op::Messages)),
+        )
         .route(
             "/_tokaudit/ledger",
             axum::routing::get(|State(e): State<Arc<Emulator>>| async move {
@@ -229,6 +240,10 @@ enum Op {
     InvokeStream,
     Converse,
     ConverseStream,
+    /// `/v1/chat/completions`; streaming is decided by the body.
+    Chat,
+    /// `/v1/messages`; streaming is decided by the body.
+    Messages,
 }
 
 impl Op {
@@ -238,8 +253,60 @@ impl Op {
             Op::InvokeStream => Operation::InvokeModelWithResponseStream,
             Op::Converse => Operation::Converse,
             Op::ConverseStream => Operation::ConverseStream,
+            Op::Chat => Operation::ChatCompletions,
+            Op::Messages => Operation::Messages,
         }
     }
+
+    /// The error body in this API's own style.
+    fn error(self, status: StatusCode, kind: &str, message: &str) -> Response {
+        match self {
+            Op::Chat => {
+                let code = match status.as_u16() {
+                    429 => "rate_limit_exceeded",
+                    400 => "invalid_request_error",
+                    _ => "server_error",
+                };
+                (
+                    status,
+                    axum::Json(json!({"error": {"message": message, "type": code, "code": kind}})),
+                )
+                    .into_response()
+            }
+            Op::Messages => {
+                let t = match status.as_u16() {
+                    429 => "rate_limit_error",
+                    400 | 413 => "invalid_request_error",
+                    _ => "api_error",
+                };
+                (
+                    status,
+                    axum::Json(json!({"type": "error", "error": {"type": t, "message": message}})),
+                )
+                    .into_response()
+            }
+            _ => aws_error(status, kind, message),
+        }
+    }
+}
+
+async fn bedrock(
+    State(em): State<Arc<Emulator>>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    op: Op,
+) -> Response {
+    handle(em, Some(model), headers, body, op).await
+}
+
+async fn gateway(
+    State(em): State<Arc<Emulator>>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    op: Op,
+) -> Response {
+    handle(em, None, headers, body, op).await
 }
 
 fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
@@ -263,12 +330,13 @@ fn padding(n: usize) -> String {
 }
 
 async fn handle(
-    State(em): State<Arc<Emulator>>,
-    Path(model): Path<String>,
+    em: Arc<Emulator>,
+    path_model: Option<String>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
     op: Op,
 ) -> Response {
+    let model = path_model.clone().unwrap_or_default();
     let n = em.requests.fetch_add(1, Ordering::SeqCst);
     let rid = request_id(n + 1);
     let mut specs = em.config.faults.clone();
@@ -279,7 +347,7 @@ async fn handle(
             .and_then(faults::parse_list)
         {
             Ok(more) => specs.extend(more),
-            Err(e) => return aws_error(StatusCode::BAD_REQUEST, "ValidationException", &e),
+            Err(e) => return op.error(StatusCode::BAD_REQUEST, "ValidationException", &e),
         }
     }
     let faults: Vec<Fault> = specs
@@ -291,7 +359,7 @@ async fn handle(
     let body = match body {
         Ok(b) => b,
         Err(rejection) => {
-            return aws_error(
+            return op.error(
                 rejection.status(),
                 "ValidationException",
                 &format!(
@@ -318,12 +386,13 @@ async fn handle(
         truth: None,
         reported: None,
         faults: fault_names,
+        correlation: crate::core::ledger::find_marker(&String::from_utf8_lossy(&body)),
     };
     let reject =
         |em: &Emulator, mut entry: LedgerEntry, status: StatusCode, kind: &str, msg: &str| {
             entry.status = status.as_u16();
             em.record(entry);
-            let mut r = aws_error(status, kind, msg);
+            let mut r = op.error(status, kind, msg);
             r.headers_mut().insert(
                 "x-amzn-requestid",
                 HeaderValue::from_str(&rid).expect("ascii"),
@@ -360,9 +429,34 @@ async fn handle(
             );
         }
     };
+    // Gateway routes carry the model and the streaming switch in the body.
+    let streaming = json.get("stream").and_then(Value::as_bool) == Some(true);
+    let model = if path_model.is_none() {
+        let m = json
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string();
+        entry.model = m.clone();
+        m
+    } else {
+        model
+    };
+    let kind = match (op, streaming) {
+        (Op::Chat, true) => GatewayKind::ChatStream,
+        (Op::Chat, false) => GatewayKind::Chat,
+        (Op::Messages, true) => GatewayKind::MessagesStream,
+        (Op::Messages, false) => GatewayKind::Messages,
+        _ => GatewayKind::Bedrock,
+    };
+    if kind != GatewayKind::Bedrock {
+        entry.operation = kind.operation().to_string();
+    }
     let parsed = match op {
         Op::Invoke | Op::InvokeStream => model::from_invoke(&json),
         Op::Converse | Op::ConverseStream => model::from_converse(&json),
+        Op::Chat => model::from_openai(&json),
+        Op::Messages => model::from_messages(&json),
     };
     let req = match parsed {
         Ok(r) => r,
@@ -392,11 +486,19 @@ async fn handle(
         rid: rid.clone(),
         model: model.clone(),
     };
-    let (mut resp, reported) = match op {
-        Op::Invoke => invoke_response(&generation, &faults),
-        Op::InvokeStream => invoke_stream_response(&generation, &faults),
-        Op::Converse => converse_response(&generation, &faults),
-        Op::ConverseStream => converse_stream_response(&generation, &faults),
+    let include_usage = json
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        == Some(true);
+    let (mut resp, reported) = match (op, kind) {
+        (Op::Invoke, _) => invoke_response(&generation, &faults),
+        (Op::InvokeStream, _) => invoke_stream_response(&generation, &faults),
+        (Op::Converse, _) => converse_response(&generation, &faults),
+        (Op::ConverseStream, _) => converse_stream_response(&generation, &faults),
+        (_, GatewayKind::Chat) => chat_response(&generation, &faults),
+        (_, GatewayKind::ChatStream) => chat_stream_response(&generation, &faults, include_usage),
+        (_, GatewayKind::Messages) => messages_response(&generation, &faults),
+        _ => messages_stream_response(&generation, &faults),
     };
     entry.reported = reported;
     em.record(entry);
@@ -405,6 +507,28 @@ async fn handle(
         HeaderValue::from_str(&rid).expect("ascii"),
     );
     resp
+}
+
+/// What a gateway-route request turned out to be once its body was read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum GatewayKind {
+    Bedrock,
+    Chat,
+    ChatStream,
+    Messages,
+    MessagesStream,
+}
+
+impl GatewayKind {
+    fn operation(self) -> Operation {
+        match self {
+            GatewayKind::Chat => Operation::ChatCompletions,
+            GatewayKind::ChatStream => Operation::ChatCompletionsStream,
+            GatewayKind::Messages => Operation::Messages,
+            GatewayKind::MessagesStream => Operation::MessagesStream,
+            GatewayKind::Bedrock => Operation::InvokeModel,
+        }
+    }
 }
 
 struct Generation {
@@ -523,7 +647,21 @@ fn stream_exception(faults: &[Fault]) -> Option<&str> {
     })
 }
 
-fn stream_body(frames: Vec<Bytes>, faults: &[Fault], content_type: Option<&str>) -> Response {
+fn stream_body(frames: Vec<Bytes>, faults: &[Fault], inner_type: Option<&str>) -> Response {
+    stream_body_as(
+        frames,
+        faults,
+        "application/vnd.amazon.eventstream",
+        inner_type,
+    )
+}
+
+fn stream_body_as(
+    frames: Vec<Bytes>,
+    faults: &[Fault],
+    content_type: &'static str,
+    inner_type: Option<&str>,
+) -> Response {
     let chunks: Vec<Bytes> = if faults.contains(&Fault::TinyWrites) {
         let all: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
         all.chunks(7).map(Bytes::copy_from_slice).collect()
@@ -534,11 +672,8 @@ fn stream_body(frames: Vec<Bytes>, faults: &[Fault], content_type: Option<&str>)
         futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
     let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static("application/vnd.amazon.eventstream"),
-    );
-    if let Some(ct) = content_type {
+    h.insert("content-type", HeaderValue::from_static(content_type));
+    if let Some(ct) = inner_type {
         h.insert(
             "x-amzn-bedrock-content-type",
             HeaderValue::from_str(ct).expect("ascii"),
@@ -547,7 +682,14 @@ fn stream_body(frames: Vec<Bytes>, faults: &[Fault], content_type: Option<&str>)
     resp
 }
 
-fn invoke_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
+/// The Anthropic stream events for a generation, with the faults applied. `bedrock` adds
+/// `invocationMetrics` to `message_stop`. Returns the events, the index at which an exception
+/// replaces the rest (if any), and the usage the final channel reported.
+fn anthropic_events(
+    g: &Generation,
+    faults: &[Fault],
+    bedrock: bool,
+) -> (Vec<Value>, Option<usize>, Option<Usage>) {
     let has = |f: &Fault| faults.contains(f);
     let reported = if has(&Fault::HardcodedUsage) {
         HARDCODED
@@ -558,14 +700,13 @@ fn invoke_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option
     let mut events: Vec<Value> = vec![json!({
         "type": "message_start",
         "message": {
-            "id": format!("msg_bdrk_{}", &g.rid[..8]),
+            "id": format!("msg_{}{}", if bedrock { "bdrk_" } else { "" }, &g.rid[..8]),
             "type": "message", "role": "assistant", "model": g.model,
             "content": [], "stop_reason": null, "stop_sequence": null,
             "usage": anthropic_usage(&reported, placeholder),
         }
     })];
     events.push(json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
-    let mut frames: Vec<Bytes> = Vec::new();
     let mut deltas_at: Vec<(usize, u64)> = Vec::new(); // (event index, cumulative output)
     for (i, piece) in g.pieces.iter().enumerate() {
         events.push(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}));
@@ -575,12 +716,12 @@ fn invoke_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option
             && emitted < g.truth.output
         {
             deltas_at.push((events.len(), emitted));
-            events.push(Value::Null); // placeholder for a mid-stream message_delta
+            events.push(Value::Null); // replaced by a mid-stream message_delta below
         }
     }
     let exception_after = stream_exception(faults).map(|_| 3); // after the first content delta
     events.push(json!({"type": "content_block_stop", "index": 0}));
-    // Cumulative values of the final counters, then how a relay rewrote them.
+    // Cumulative values of the counters, then how a relay rewrote them.
     let mut counters: Vec<u64> = deltas_at.iter().map(|(_, c)| *c).collect();
     counters.push(reported.output);
     if has(&Fault::SummedDeltas) {
@@ -605,7 +746,7 @@ fn invoke_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option
         events.retain(|e| e.get("type").and_then(Value::as_str) != Some("message_delta"));
     }
     let mut stop = json!({"type": "message_stop"});
-    if final_usage && !has(&Fault::NoMetrics) {
+    if bedrock && final_usage && !has(&Fault::NoMetrics) {
         let skew = if has(&Fault::MetricsSkew) { 3 } else { 0 };
         let mut m = json!({
             "inputTokenCount": reported.input,
@@ -630,20 +771,198 @@ fn invoke_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option
             )
         });
     }
-    for (i, e) in events.iter().enumerate() {
-        if Some(i) == exception_after {
-            frames.push(exception_frame(stream_exception(faults).expect("set")));
-            break;
-        }
-        frames.push(chunk_frame(i, e));
+    if let Some(at) = exception_after {
+        events.truncate(at.min(events.len()));
     }
     let reported = (final_usage && !cut && exception_after.is_none()).then_some(Usage {
         output: final_output,
         ..reported
     });
+    (events, exception_after, reported)
+}
+
+fn invoke_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
+    let (events, exception, reported) = anthropic_events(g, faults, true);
+    let mut frames: Vec<Bytes> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| chunk_frame(i, e))
+        .collect();
+    if exception.is_some() {
+        frames.push(exception_frame(stream_exception(faults).expect("set")));
+    }
     (
         stream_body(frames, faults, Some("application/json")),
         reported,
+    )
+}
+
+fn messages_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
+    let u = g.truth;
+    let mut body = json!({
+        "id": format!("msg_{}", &g.rid[..8]),
+        "type": "message",
+        "role": "assistant",
+        "model": g.model,
+        "content": [{"type": "text", "text": g.text()}],
+        "stop_reason": g.stop,
+        "stop_sequence": null,
+        "usage": anthropic_usage(&u, u.output),
+    });
+    let no_usage = faults.contains(&Fault::NoBodyUsage);
+    if no_usage && let Some(o) = body.as_object_mut() {
+        o.remove("usage");
+    }
+    (
+        (StatusCode::OK, axum::Json(body)).into_response(),
+        (!no_usage).then_some(u),
+    )
+}
+
+fn sse(event: Option<&str>, data: &str) -> Bytes {
+    match event {
+        Some(e) => Bytes::from(format!("event: {e}\ndata: {data}\n\n")),
+        None => Bytes::from(format!("data: {data}\n\n")),
+    }
+}
+
+fn messages_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
+    let (events, exception, reported) = anthropic_events(g, faults, false);
+    let mut out = Vec::with_capacity(events.len() + 2);
+    for (i, e) in events.iter().enumerate() {
+        let t = e.get("type").and_then(Value::as_str).unwrap_or("event");
+        out.push(sse(Some(t), &e.to_string()));
+        if i == 0 {
+            out.push(sse(Some("ping"), r#"{"type":"ping"}"#));
+        }
+    }
+    if exception.is_some() {
+        out.push(sse(
+            Some("error"),
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        ));
+    }
+    (
+        stream_body_as(out, faults, "text/event-stream", None),
+        reported,
+    )
+}
+
+/// OpenAI's `usage` object for a usage the emulator reports (prompt_tokens is inclusive).
+fn openai_usage(u: &Usage, faults: &[Fault]) -> Value {
+    let prompt = u.input + u.cache_read + u.cache_write;
+    let skew = if faults.contains(&Fault::TotalMismatch) {
+        5
+    } else {
+        0
+    };
+    let cached = if faults.contains(&Fault::CachedOverPrompt) {
+        prompt + 10
+    } else {
+        u.cache_read
+    };
+    let mut details = json!({"cached_tokens": cached});
+    if u.cache_write > 0 {
+        details["cache_write_tokens"] = u.cache_write.into();
+    }
+    json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": u.output,
+        "total_tokens": prompt + u.output + skew,
+        "prompt_tokens_details": details,
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    })
+}
+
+const CREATED: u64 = 1_767_225_600;
+
+fn chat_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
+    let finish = if g.stop == "max_tokens" {
+        "length"
+    } else {
+        "stop"
+    };
+    let mut body = json!({
+        "id": format!("chatcmpl-{}", &g.rid[..8]),
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": g.model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": g.text()}, "finish_reason": finish}],
+        "usage": openai_usage(&g.truth, faults),
+    });
+    let no_usage = faults.contains(&Fault::NoBodyUsage);
+    if no_usage && let Some(o) = body.as_object_mut() {
+        o.remove("usage");
+    }
+    (
+        (StatusCode::OK, axum::Json(body)).into_response(),
+        (!no_usage).then_some(g.truth),
+    )
+}
+
+fn chat_stream_response(
+    g: &Generation,
+    faults: &[Fault],
+    include_usage: bool,
+) -> (Response, Option<Usage>) {
+    let has = |f: &Fault| faults.contains(f);
+    let id = format!("chatcmpl-{}", &g.rid[..8]);
+    let chunk = |choices: Value, usage: Value| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": CREATED, "model": g.model,
+               "choices": choices, "usage": usage})
+        .to_string()
+    };
+    let mut out = vec![sse(
+        None,
+        &chunk(
+            json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]),
+            Value::Null,
+        ),
+    )];
+    for (i, piece) in g.pieces.iter().enumerate() {
+        if stream_exception(faults).is_some() && i == 1 {
+            out.push(sse(None, &json!({"error": {"message": "The upstream model stream failed", "type": "server_error"}}).to_string()));
+            return (stream_body_as(out, faults, "text/event-stream", None), None);
+        }
+        out.push(sse(
+            None,
+            &chunk(
+                json!([{"index": 0, "delta": {"content": piece}, "finish_reason": null}]),
+                Value::Null,
+            ),
+        ));
+    }
+    if has(&Fault::CutStream) {
+        return (stream_body_as(out, faults, "text/event-stream", None), None);
+    }
+    let reported = if has(&Fault::HardcodedUsage) {
+        HARDCODED
+    } else {
+        g.truth
+    };
+    let usage = openai_usage(&reported, faults);
+    let finish = if g.stop == "max_tokens" {
+        "length"
+    } else {
+        "stop"
+    };
+    let finish_choice = json!([{"index": 0, "delta": {}, "finish_reason": finish}]);
+    let send_usage = include_usage && !has(&Fault::NoFinalUsage);
+    if send_usage && has(&Fault::UsageOnChoices) {
+        out.push(sse(None, &chunk(finish_choice, usage.clone())));
+    } else {
+        out.push(sse(None, &chunk(finish_choice, Value::Null)));
+        if send_usage {
+            out.push(sse(None, &chunk(json!([]), usage.clone())));
+            if has(&Fault::DuplicateUsage) {
+                out.push(sse(None, &chunk(json!([]), usage)));
+            }
+        }
+    }
+    out.push(sse(None, "[DONE]"));
+    (
+        stream_body_as(out, faults, "text/event-stream", None),
+        send_usage.then_some(reported),
     )
 }
 
@@ -771,6 +1090,7 @@ async fn count_tokens(
                     ..Usage::default()
                 }),
                 faults: Vec::new(),
+                correlation: crate::core::ledger::find_marker(&String::from_utf8_lossy(&body)),
             });
             let mut r = axum::Json(json!({"inputTokens": req.input_total})).into_response();
             r.headers_mut().insert(

@@ -307,6 +307,94 @@ pub fn from_converse(body: &Value) -> Result<ModelRequest, Invalid> {
     })
 }
 
+/// Parse an Anthropic Messages API body (`/v1/messages`): the InvokeModel shape with `model`
+/// and `stream` in the body and no `anthropic_version` (that is a header there).
+pub fn from_messages(body: &Value) -> Result<ModelRequest, Invalid> {
+    let mut b = body.clone();
+    if let Some(o) = b.as_object_mut() {
+        o.insert(
+            "anthropic_version".into(),
+            Value::from("bedrock-2023-05-31"),
+        );
+    }
+    from_invoke(&b)
+}
+
+/// Parse an OpenAI chat-completions body. System messages count like system blocks; every
+/// other message like an Anthropic message, so "Write Hi" costs 10 input tokens here too.
+pub fn from_openai(body: &Value) -> Result<ModelRequest, Invalid> {
+    let messages = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| Invalid("messages: expected a non-empty array".into()))?;
+    let max_tokens = match body
+        .get("max_completion_tokens")
+        .or_else(|| body.get("max_tokens"))
+    {
+        None | Some(Value::Null) => 4096,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| Invalid(format!("max_tokens: {v} is not a positive integer")))?,
+    };
+    let mut b = Builder::new();
+    if let Some(tools) = body.get("tools") {
+        let t = tools.to_string();
+        b.add(count_tokens(&t), &t);
+    }
+    let parts = |m: &Value| -> Vec<(String, bool)> {
+        match m.get("content") {
+            Some(Value::String(s)) => vec![(s.clone(), m.get("cache_control").is_some())],
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|p| (block_text(p), p.get("cache_control").is_some()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    for m in messages
+        .iter()
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
+    {
+        for (t, mark) in parts(m) {
+            b.add(count_tokens(&t), &t);
+            if mark {
+                b.mark();
+            }
+        }
+    }
+    let mut last_user = String::new();
+    for (i, m) in messages.iter().enumerate() {
+        let role = m
+            .get("role")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Invalid(format!("messages.{i}.role: required")))?;
+        if role == "system" {
+            continue;
+        }
+        b.add(MESSAGE_FRAMING, role);
+        let mut text = String::new();
+        for (t, mark) in parts(m) {
+            b.add(count_tokens(&t), &t);
+            text.push_str(&t);
+            if mark {
+                b.mark();
+            }
+        }
+        if role == "user" {
+            last_user = text;
+        }
+    }
+    Ok(ModelRequest {
+        input_total: b.total,
+        cache_prefix: b.prefix,
+        cache_key: b.key,
+        last_user,
+        max_tokens,
+    })
+}
+
 const LOREM: &[&str] = &[
     "lorem",
     "ipsum",
@@ -388,6 +476,18 @@ mod tests {
         assert_eq!(from_converse(&converse).unwrap().input_total, 10);
         let (pieces, stop) = generate(&from_invoke(&invoke).unwrap());
         assert_eq!((pieces.concat().as_str(), stop), ("Hi!", "end_turn"));
+    }
+
+    #[test]
+    fn gateway_shapes_count_like_bedrock() {
+        let openai = json!({"model":"m","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Write Hi"}]});
+        let messages = json!({"model":"m","max_tokens":8,"system":"You are terse.","messages":[{"role":"user","content":"Write Hi"}]});
+        let invoke = json!({"anthropic_version":"bedrock-2023-05-31","max_tokens":8,"system":"You are terse.",
+            "messages":[{"role":"user","content":"Write Hi"}]});
+        let want = from_invoke(&invoke).unwrap().input_total;
+        assert_eq!(from_openai(&openai).unwrap().input_total, want);
+        assert_eq!(from_messages(&messages).unwrap().input_total, want);
+        assert!(from_openai(&json!({"messages":[]})).is_err());
     }
 
     #[test]

@@ -270,6 +270,12 @@ impl BedrockClient {
                     .map_err(sdk_error)?;
                 while out.stream.recv().await.map_err(sdk_error)?.is_some() {}
             }
+            other => {
+                return Err(TransportError {
+                    kind: "request".into(),
+                    message: format!("{other} is not a Bedrock Runtime operation"),
+                });
+            }
         }
         Ok(())
     }

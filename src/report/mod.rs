@@ -6,7 +6,7 @@
 pub mod json;
 pub mod table;
 
-use crate::core::audit::{self, CaseAudit, Check, Finding, Invariant, Severity, Verdict};
+use crate::core::audit::{self, CaseAudit, Check, Finding, Invariant, Severity, Upstream, Verdict};
 use crate::core::capture::Api;
 use crate::core::normalize::{Field, Kind, Normalized};
 use serde::Serialize;
@@ -60,6 +60,12 @@ pub struct Row {
     pub streaming: Option<Cell>,
     /// streaming − non-streaming.
     pub delta: Option<i64>,
+    /// What the upstream reported for the non-streaming request (with `--ledger`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_non_streaming: Option<u64>,
+    /// What the upstream reported for the streaming request (with `--ledger`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_streaming: Option<u64>,
     /// Invariants whose findings concern this field (violations, errors, not-comparable, notes).
     pub invariants: Vec<Invariant>,
     /// `ok`, `mismatch`, `note`, `not-comparable`, `differs`, `partial` (a side failed, its
@@ -90,19 +96,32 @@ pub struct CaseReport {
     /// The streaming side.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub streaming: Option<Normalized>,
+    /// Upstream ground truth from `--ledger`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
 }
 
 impl CaseReport {
-    /// Audit two normalized sides and lay out the diff table.
-    pub fn audited(meta: CaseMeta, ns: Normalized, st: Normalized) -> Self {
+    /// Audit two normalized sides (and, with `--ledger`, the upstream's numbers) and lay out
+    /// the diff table.
+    pub fn audited(
+        meta: CaseMeta,
+        ns: Normalized,
+        st: Normalized,
+        upstream: Option<Upstream>,
+    ) -> Self {
         let CaseAudit {
             checks,
             findings,
             verdict,
-        } = audit::audit(&ns, &st);
+        } = audit::audit_with_upstream(&ns, &st, upstream.as_ref());
         let rows = Field::ALL
             .iter()
-            .map(|&field| row(field, &ns, &st, &findings))
+            .map(|&field| row(field, &ns, &st, &findings, upstream.as_ref()))
+            // Reasoning is only reported by OpenAI-shaped usage: no empty row elsewhere.
+            .filter(|r: &Row| {
+                r.field != Field::Reasoning || r.non_streaming.is_some() || r.streaming.is_some()
+            })
             .collect();
         CaseReport {
             meta,
@@ -113,6 +132,7 @@ impl CaseReport {
             checks,
             non_streaming: Some(ns),
             streaming: Some(st),
+            upstream,
         }
     }
 
@@ -127,6 +147,7 @@ impl CaseReport {
             checks: Vec::new(),
             non_streaming: None,
             streaming: None,
+            upstream: None,
         }
     }
 }
@@ -146,7 +167,21 @@ fn cell(side: &Normalized, field: Field) -> Option<Cell> {
     })
 }
 
-fn row(field: Field, ns: &Normalized, st: &Normalized, findings: &[Finding]) -> Row {
+fn row(
+    field: Field,
+    ns: &Normalized,
+    st: &Normalized,
+    findings: &[Finding],
+    upstream: Option<&Upstream>,
+) -> Row {
+    let up = |side: Option<&crate::core::audit::UpstreamSide>| {
+        side.and_then(|s| s.usage.as_ref())
+            .and_then(|u| u.value(field))
+    };
+    let (upstream_non_streaming, upstream_streaming) = match upstream {
+        Some(u) => (up(u.non_streaming.as_ref()), up(u.streaming.as_ref())),
+        None => (None, None),
+    };
     let (a, b) = (cell(ns, field), cell(st, field));
     let delta = match (&a, &b) {
         (Some(a), Some(b)) => Some(b.value as i64 - a.value as i64),
@@ -175,6 +210,8 @@ fn row(field: Field, ns: &Normalized, st: &Normalized, findings: &[Finding]) -> 
         non_streaming: a,
         streaming: b,
         delta,
+        upstream_non_streaming,
+        upstream_streaming,
         invariants,
         status,
     }

@@ -59,13 +59,13 @@ fn case_table(case: &CaseReport, style: Style) -> Table {
     t.load_style(presets::UTF8_FULL_CONDENSED);
     t.set_content_arrangement(ContentArrangement::Disabled);
     plain_or_styled(&mut t, style);
-    t.set_header(vec![
-        "field",
-        "non-streaming (source)",
-        "streaming (source)",
-        "delta",
-        "verdict",
-    ]);
+    let ledger = case.upstream.is_some();
+    let mut header = vec!["field", "non-streaming (source)", "streaming (source)"];
+    if ledger {
+        header.push("upstream (ledger)");
+    }
+    header.extend(["delta", "verdict"]);
+    t.set_header(header);
     for r in &case.rows {
         let mut status = TCell::new(status_text(r));
         if style.color {
@@ -76,13 +76,22 @@ fn case_table(case: &CaseReport, style: Style) -> Table {
                 _ => Color::Reset,
             });
         }
-        t.add_row(vec![
+        let mut cells = vec![
             TCell::new(r.field.name()),
             TCell::new(value_cell(&r.non_streaming)),
             TCell::new(value_cell(&r.streaming)),
-            TCell::new(r.delta.map_or("—".into(), |d| format!("{d:+}"))),
-            status,
-        ]);
+        ];
+        if ledger {
+            let show = |v: Option<u64>| v.map_or("—".to_string(), |v| v.to_string());
+            cells.push(TCell::new(format!(
+                "{}\n{} (streaming request)",
+                show(r.upstream_non_streaming),
+                show(r.upstream_streaming)
+            )));
+        }
+        cells.push(TCell::new(r.delta.map_or("—".into(), |d| format!("{d:+}"))));
+        cells.push(status);
+        t.add_row(cells);
     }
     t
 }
@@ -182,6 +191,7 @@ mod tests {
             meta,
             normalize(&ns).unwrap(),
             normalize(&st).unwrap(),
+            None,
         )])
     }
 

@@ -26,7 +26,7 @@ pub const HEADER_CACHE_WRITE: &str = "x-amzn-bedrock-cache-write-input-token-cou
 /// Parse an Anthropic `usage` object. `placeholder_output` marks `output_tokens` as the
 /// `message_start` placeholder; `output_required` is false for `message_delta`-style partial
 /// objects only when the caller allows it.
-fn anthropic_usage(
+pub(super) fn anthropic_usage(
     usage: &Value,
     at: &str,
     placeholder_output: bool,
@@ -77,7 +77,7 @@ fn anthropic_usage(
     Ok(set)
 }
 
-fn text_of_content(content: Option<&Value>, side: &mut Normalized) {
+pub(super) fn text_of_content(content: Option<&Value>, side: &mut Normalized) {
     for block in content.and_then(Value::as_array).into_iter().flatten() {
         if block.get("type").and_then(Value::as_str) == Some("text")
             && let Some(t) = block.get("text").and_then(Value::as_str)
@@ -198,91 +198,7 @@ impl InvokeStreamReducer {
                 )
             })?;
         let event = parse_json(&inner_bytes, format!("{at} chunk"))?;
-        let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
-        match kind {
-            "message_start" => {
-                let message = event.get("message").unwrap_or(&Value::Null);
-                if let Some(usage) = message.get("usage").filter(|u| !u.is_null()) {
-                    side.channels.message_start = Some(anthropic_usage(
-                        usage,
-                        &format!("{at} message_start.message.usage"),
-                        true,
-                        true,
-                    )?);
-                }
-            }
-            "content_block_delta" => {
-                let delta = event.get("delta").unwrap_or(&Value::Null);
-                if delta.get("type").and_then(Value::as_str) == Some("text_delta")
-                    && let Some(t) = delta.get("text").and_then(Value::as_str)
-                {
-                    side.text.push(t);
-                }
-            }
-            "message_delta" => {
-                if let Some(r) = event
-                    .get("delta")
-                    .and_then(|d| d.get("stop_reason"))
-                    .and_then(Value::as_str)
-                {
-                    side.stop_reason = Some(r.to_string());
-                }
-                if let Some(usage) = event.get("usage").filter(|u| !u.is_null()) {
-                    side.channels.message_deltas.push(anthropic_usage(
-                        usage,
-                        &format!("{at} message_delta.usage"),
-                        false,
-                        false,
-                    )?);
-                }
-            }
-            "message_stop" => {
-                side.stream.get_or_insert_default().terminal_frame = Some(index);
-                if let Some(m) = event
-                    .get("amazon-bedrock-invocationMetrics")
-                    .filter(|m| !m.is_null())
-                {
-                    let at = format!("{at} message_stop.amazon-bedrock-invocationMetrics");
-                    let mut set = UsageSet::default();
-                    for (field, key) in [
-                        (Field::Input, "inputTokenCount"),
-                        (Field::Output, "outputTokenCount"),
-                        (Field::CacheRead, "cacheReadInputTokenCount"),
-                        (Field::CacheWrite, "cacheWriteInputTokenCount"),
-                    ] {
-                        put(
-                            &mut set,
-                            field,
-                            count(m, key, &at)?,
-                            format!("{at}.{key}"),
-                            Kind::Reported,
-                        );
-                    }
-                    side.channels.invocation_metrics = Some(set);
-                }
-            }
-            "error" => {
-                let err = event.get("error").unwrap_or(&Value::Null);
-                side.failure = Some(super::Failure {
-                    kind: "error",
-                    name: err
-                        .get("type")
-                        .and_then(Value::as_str)
-                        .unwrap_or("error")
-                        .to_string(),
-                    message: err
-                        .get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    frame: Some(index),
-                    status: None,
-                });
-                return Ok(false);
-            }
-            _ => side.stream.get_or_insert_default().ignored_events += 1,
-        }
-        Ok(true)
+        apply_anthropic_event(index, &at, &event, side)
     }
 
     /// Choose the side's usage by the documented precedence.
@@ -318,6 +234,101 @@ impl InvokeStreamReducer {
         usage.derive_total();
         side.usage = usage;
     }
+}
+
+/// Apply one decoded Anthropic stream event (from a Bedrock chunk or an SSE `data:` line).
+/// Returns `false` once the stream has failed (an in-band `error` event).
+pub(super) fn apply_anthropic_event(
+    index: usize,
+    at: &str,
+    event: &Value,
+    side: &mut Normalized,
+) -> Result<bool, NormalizeError> {
+    let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
+    match kind {
+        "message_start" => {
+            let message = event.get("message").unwrap_or(&Value::Null);
+            if let Some(usage) = message.get("usage").filter(|u| !u.is_null()) {
+                side.channels.message_start = Some(anthropic_usage(
+                    usage,
+                    &format!("{at} message_start.message.usage"),
+                    true,
+                    true,
+                )?);
+            }
+        }
+        "content_block_delta" => {
+            let delta = event.get("delta").unwrap_or(&Value::Null);
+            if delta.get("type").and_then(Value::as_str) == Some("text_delta")
+                && let Some(t) = delta.get("text").and_then(Value::as_str)
+            {
+                side.text.push(t);
+            }
+        }
+        "message_delta" => {
+            if let Some(r) = event
+                .get("delta")
+                .and_then(|d| d.get("stop_reason"))
+                .and_then(Value::as_str)
+            {
+                side.stop_reason = Some(r.to_string());
+            }
+            if let Some(usage) = event.get("usage").filter(|u| !u.is_null()) {
+                side.channels.message_deltas.push(anthropic_usage(
+                    usage,
+                    &format!("{at} message_delta.usage"),
+                    false,
+                    false,
+                )?);
+            }
+        }
+        "message_stop" => {
+            side.stream.get_or_insert_default().terminal_frame = Some(index);
+            if let Some(m) = event
+                .get("amazon-bedrock-invocationMetrics")
+                .filter(|m| !m.is_null())
+            {
+                let at = format!("{at} message_stop.amazon-bedrock-invocationMetrics");
+                let mut set = UsageSet::default();
+                for (field, key) in [
+                    (Field::Input, "inputTokenCount"),
+                    (Field::Output, "outputTokenCount"),
+                    (Field::CacheRead, "cacheReadInputTokenCount"),
+                    (Field::CacheWrite, "cacheWriteInputTokenCount"),
+                ] {
+                    put(
+                        &mut set,
+                        field,
+                        count(m, key, &at)?,
+                        format!("{at}.{key}"),
+                        Kind::Reported,
+                    );
+                }
+                side.channels.invocation_metrics = Some(set);
+            }
+        }
+        "error" => {
+            let err = event.get("error").unwrap_or(&Value::Null);
+            side.failure = Some(super::Failure {
+                kind: "error",
+                name: err
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("error")
+                    .to_string(),
+                message: err
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                frame: Some(index),
+                status: None,
+            });
+            return Ok(false);
+        }
+        _ => side.stream.get_or_insert_default().ignored_events += 1,
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

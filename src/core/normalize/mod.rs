@@ -12,16 +12,26 @@
 //! | InvokeModelWithResponseStream | last `message_delta` carrying it, else `message_start`, else `invocationMetrics` | last `message_delta`, else `invocationMetrics`, else the `message_start` placeholder | derived |
 //! | Converse | body `usage` | body `usage` | `totalTokens` |
 //! | ConverseStream | `metadata.usage` | `metadata.usage` | `totalTokens` |
+//! | Messages (Anthropic) | body `usage` | body `usage` | derived |
+//! | Messages stream | as InvokeModelWithResponseStream, without `invocationMetrics` | | derived |
+//! | Chat completions | body `usage` | body `usage` | `total_tokens` |
+//! | Chat completions stream | the last chunk with a non-null `usage` | | `total_tokens` |
 //!
-//! Cache tokens stay separate. Every Bedrock format counts `input` *exclusive* of cache, so
-//! no conversion happens here; [`UsageSet::input_total`] is the one place that adds them up.
+//! Cache tokens stay separate. Bedrock and Anthropic count `input` *exclusive* of cache;
+//! OpenAI's `prompt_tokens` *includes* `cached_tokens`. The OpenAI normalizer converts once,
+//! in [`openai`], keeping the inclusive figure as `prompt_inclusive`; after that every
+//! format is exclusive and [`UsageSet::input_total`] is the one place that adds them up.
 //! Shapes: `shared/reference/wire-formats.md` §1–3 and §7.
 
+mod anthropic;
 mod converse;
 mod invoke;
+mod openai;
 
+pub use anthropic::{messages, messages_stream};
 pub use converse::{converse, converse_stream};
 pub use invoke::{invoke, invoke_stream};
+pub use openai::{chat, chat_stream};
 
 use crate::core::capture::{Capture, FrameError, Operation, ResponseBody};
 use serde::{Serialize, Serializer};
@@ -44,17 +54,20 @@ pub enum Field {
     Output,
     /// The total, reported or derived.
     Total,
+    /// Reasoning tokens, a subset of output (OpenAI-shaped usage only).
+    Reasoning,
 }
 
 impl Field {
     /// Every field, in table order.
-    pub const ALL: [Field; 6] = [
+    pub const ALL: [Field; 7] = [
         Field::Input,
         Field::CacheRead,
         Field::CacheWrite,
         Field::InputTotal,
         Field::Output,
         Field::Total,
+        Field::Reasoning,
     ];
 
     /// The field's name as used in reports.
@@ -66,6 +79,7 @@ impl Field {
             Field::InputTotal => "input_total",
             Field::Output => "output",
             Field::Total => "total",
+            Field::Reasoning => "reasoning",
         }
     }
 }
@@ -127,6 +141,12 @@ pub struct UsageSet {
     /// Total as reported (Converse) or derived.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<Obs>,
+    /// Reasoning tokens (a subset of output).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<Obs>,
+    /// OpenAI-shaped `prompt_tokens` as reported: input *including* cache tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_inclusive: Option<Obs>,
 }
 
 impl UsageSet {
@@ -138,6 +158,7 @@ impl UsageSet {
             Field::CacheWrite => self.cache_write.as_ref(),
             Field::Output => self.output.as_ref(),
             Field::Total => self.total.as_ref(),
+            Field::Reasoning => self.reasoning.as_ref(),
             Field::InputTotal => None,
         }
     }
@@ -168,6 +189,7 @@ impl UsageSet {
             && self.cache_write.is_none()
             && self.output.is_none()
             && self.total.is_none()
+            && self.prompt_inclusive.is_none()
     }
 
     fn set(&mut self, field: Field, obs: Obs) {
@@ -177,6 +199,7 @@ impl UsageSet {
             Field::CacheWrite => self.cache_write = Some(obs),
             Field::Output => self.output = Some(obs),
             Field::Total => self.total = Some(obs),
+            Field::Reasoning => self.reasoning = Some(obs),
             Field::InputTotal => {}
         }
     }
@@ -216,6 +239,9 @@ pub struct Channels {
     /// ConverseStream `metadata.usage`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<UsageSet>,
+    /// Chat-completions stream chunks that carried a non-null `usage`, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub usage_chunks: Vec<UsageSet>,
 }
 
 impl Channels {
@@ -228,7 +254,8 @@ impl Channels {
             .chain(&self.message_start)
             .chain(&self.message_deltas)
             .chain(&self.invocation_metrics)
-            .chain(&self.metadata);
+            .chain(&self.metadata)
+            .chain(&self.usage_chunks);
         let mut out = Vec::new();
         for set in sets {
             for field in [
@@ -237,10 +264,14 @@ impl Channels {
                 Field::CacheWrite,
                 Field::Output,
                 Field::Total,
+                Field::Reasoning,
             ] {
                 if let Some(o) = set.get(field) {
                     out.push((field, o));
                 }
+            }
+            if let Some(o) = &set.prompt_inclusive {
+                out.push((Field::InputTotal, o));
             }
         }
         out
@@ -332,6 +363,12 @@ pub struct StreamFacts {
     /// A usage object found at the wrong nesting level (where a reader would see zeros).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub misplaced_usage: Option<String>,
+    /// Chat-completions streams: whether the request asked for `stream_options.include_usage`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub include_usage_requested: Option<bool>,
+    /// Chat-completions streams: usage chunks whose `choices` was not empty (LiteLLM style).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_chunks_with_choices: Option<usize>,
 }
 
 /// The normalized view of one side of a pair.
@@ -507,22 +544,41 @@ fn failed_exchange(capture: &Capture, side: &mut Normalized) -> Option<()> {
         return None;
     }
     // AWS errors: `x-amzn-errortype: ThrottlingException:http://…`, body `{"message": …}`.
+    // OpenAI and Anthropic errors: `{"error": {"type"|"code", "message"}}`.
+    let json = match &resp.body {
+        ResponseBody::Buffered(b) => serde_json::from_slice::<Value>(b).ok(),
+        _ => None,
+    };
+    let inner = json
+        .as_ref()
+        .and_then(|v| v.get("error"))
+        .filter(|e| e.is_object());
     let name = resp
         .header("x-amzn-errortype")
         .map(|v| v.split(':').next().unwrap_or(v).to_string())
+        .or_else(|| {
+            inner
+                .and_then(|e| e.get("type").or_else(|| e.get("code")))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| format!("HTTP{}", resp.status));
-    let message = match &resp.body {
-        ResponseBody::Buffered(b) => serde_json::from_slice::<Value>(b)
-            .ok()
-            .and_then(|v| {
-                v.get("message")
-                    .or_else(|| v.get("Message"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned()),
-        ResponseBody::Frames(_) => String::new(),
-    };
+    let message = json
+        .as_ref()
+        .and_then(|v| {
+            v.get("message")
+                .or_else(|| v.get("Message"))
+                .or_else(|| inner.and_then(|e| e.get("message")))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .or_else(|| match &resp.body {
+            ResponseBody::Buffered(b) => {
+                Some(String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned())
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
     side.failure = Some(Failure {
         kind: "http",
         name,
@@ -540,6 +596,20 @@ pub fn normalize(capture: &Capture) -> Result<Normalized, NormalizeError> {
         Operation::InvokeModelWithResponseStream => invoke_stream(capture),
         Operation::Converse => converse(capture),
         Operation::ConverseStream => converse_stream(capture),
+        Operation::ChatCompletions => chat(capture),
+        Operation::ChatCompletionsStream => chat_stream(capture),
+        Operation::Messages => messages(capture),
+        Operation::MessagesStream => messages_stream(capture),
+    }
+}
+
+fn sse_events(capture: &Capture) -> Result<&[bytes::Bytes], NormalizeError> {
+    match capture.response.as_ref().map(|r| &r.body) {
+        Some(ResponseBody::Sse(e)) => Ok(e),
+        _ => Err(NormalizeError::Shape(format!(
+            "{} response is not a server-sent-event stream",
+            capture.operation
+        ))),
     }
 }
 
@@ -547,7 +617,7 @@ fn buffered_body(capture: &Capture) -> Result<&[u8], NormalizeError> {
     match capture.response.as_ref().map(|r| &r.body) {
         Some(ResponseBody::Buffered(b)) => Ok(b),
         _ => Err(NormalizeError::Shape(format!(
-            "{} response has event-stream frames, expected a buffered JSON body",
+            "{} response is a stream, expected a buffered JSON body",
             capture.operation
         ))),
     }

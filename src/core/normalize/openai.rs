@@ -1,0 +1,310 @@
+//! OpenAI-compatible chat completions (`/v1/chat/completions`), as gateways such as the
+//! LiteLLM proxy serve them.
+//!
+//! This is the one place where OpenAI's *inclusive* convention is converted: `prompt_tokens`
+//! includes `prompt_tokens_details.cached_tokens` (and, where gateways report it, cache
+//! writes), so the uncached `input` is derived as `prompt_tokens − cached − cache_write` and
+//! the reported `prompt_tokens` is kept as `prompt_inclusive`. Cache-write figures are read
+//! from `prompt_tokens_details.cache_write_tokens`, LiteLLM's `cache_creation_tokens`, or the
+//! top-level `cache_creation_input_tokens` that LiteLLM adds, whichever is present.
+//!
+//! Streams carry usage only when `stream_options.include_usage` was sent: on one extra chunk,
+//! which gateways put on an empty or (LiteLLM) a non-empty `choices`. A chunk is a usage chunk
+//! when its `usage` is non-null. See `shared/reference/wire-formats.md` §6.
+
+use super::{
+    Kind, NormalizeError, Normalized, Obs, UsageSet, buffered_body, count, failed_exchange,
+    field_err, parse_json, required, sse_events,
+};
+use crate::core::capture::{Capture, parse_sse};
+use serde_json::Value;
+
+/// Parse an OpenAI `usage` object into the exclusive convention.
+fn openai_usage(usage: &Value, at: &str) -> Result<UsageSet, NormalizeError> {
+    if !usage.is_object() {
+        return Err(field_err(at, format!("{usage} is not a usage object")));
+    }
+    let prompt = required(usage, "prompt_tokens", at)?;
+    let completion = required(usage, "completion_tokens", at)?;
+    let total = count(usage, "total_tokens", at)?;
+    let details_at = format!("{at}.prompt_tokens_details");
+    let details = usage.get("prompt_tokens_details").filter(|d| d.is_object());
+    let cached = match details {
+        Some(d) => count(d, "cached_tokens", &details_at)?
+            .map(|v| (v, format!("{details_at}.cached_tokens"))),
+        None => None,
+    }
+    .or(count(usage, "cache_read_input_tokens", at)?
+        .map(|v| (v, format!("{at}.cache_read_input_tokens"))));
+    let mut write = None;
+    if let Some(d) = details {
+        for key in ["cache_write_tokens", "cache_creation_tokens"] {
+            if write.is_none() {
+                write = count(d, key, &details_at)?.map(|v| (v, format!("{details_at}.{key}")));
+            }
+        }
+    }
+    if write.is_none() {
+        write = count(usage, "cache_creation_input_tokens", at)?
+            .map(|v| (v, format!("{at}.cache_creation_input_tokens")));
+    }
+    let reasoning = match usage
+        .get("completion_tokens_details")
+        .filter(|d| d.is_object())
+    {
+        Some(d) => count(
+            d,
+            "reasoning_tokens",
+            &format!("{at}.completion_tokens_details"),
+        )?,
+        None => None,
+    };
+    let mut set = UsageSet::default();
+    let (cr, cw) = (
+        cached.as_ref().map_or(0, |c| c.0),
+        write.as_ref().map_or(0, |c| c.0),
+    );
+    set.prompt_inclusive = Some(Obs::reported(prompt, format!("{at}.prompt_tokens")));
+    set.input = Some(Obs {
+        value: prompt.saturating_sub(cr + cw),
+        source: format!("derived: {at}.prompt_tokens − cached − cache_write"),
+        kind: Kind::Derived,
+    });
+    if let Some((v, src)) = cached {
+        set.cache_read = Some(Obs::reported(v, src));
+    }
+    if let Some((v, src)) = write {
+        set.cache_write = Some(Obs::reported(v, src));
+    }
+    set.output = Some(Obs::reported(completion, format!("{at}.completion_tokens")));
+    if let Some(t) = total {
+        set.total = Some(Obs::reported(t, format!("{at}.total_tokens")));
+    }
+    if let Some(r) = reasoning {
+        set.reasoning = Some(Obs::reported(
+            r,
+            format!("{at}.completion_tokens_details.reasoning_tokens"),
+        ));
+    }
+    Ok(set)
+}
+
+/// Normalize a buffered chat-completions exchange.
+pub fn chat(capture: &Capture) -> Result<Normalized, NormalizeError> {
+    let mut side = Normalized::new(capture);
+    if failed_exchange(capture, &mut side).is_some() {
+        return Ok(side);
+    }
+    let body = parse_json(buffered_body(capture)?, "body")?;
+    for choice in body
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(t) = choice.pointer("/message/content").and_then(Value::as_str) {
+            side.text.push(t);
+        }
+        if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
+            side.stop_reason = Some(r.to_string());
+        }
+    }
+    if let Some(usage) = body.get("usage").filter(|u| !u.is_null()) {
+        let set = openai_usage(usage, "body:usage")?;
+        side.channels.body = Some(set.clone());
+        side.usage = set;
+        side.usage.derive_total();
+    }
+    Ok(side)
+}
+
+/// Normalize a streamed chat-completions exchange (SSE `data:` chunks ending in `[DONE]`).
+pub fn chat_stream(capture: &Capture) -> Result<Normalized, NormalizeError> {
+    let mut side = Normalized::new(capture);
+    if failed_exchange(capture, &mut side).is_some() {
+        return Ok(side);
+    }
+    let requested = serde_json::from_slice::<Value>(&capture.request.body)
+        .ok()
+        .and_then(|b| {
+            b.pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+        });
+    let mut with_choices = 0;
+    for (index, raw) in sse_events(capture)?.iter().enumerate() {
+        let facts = side.stream.get_or_insert_default();
+        facts.frames += 1;
+        facts.bytes += raw.len();
+        let at = format!("event[{index}]");
+        let sse = parse_sse(raw).map_err(|e| field_err(&at, format!("not UTF-8 ({e})")))?;
+        if !sse.complete {
+            return Err(field_err(
+                &at,
+                "truncated event (the stream was cut mid-event)",
+            ));
+        }
+        if sse.data.trim() == "[DONE]" {
+            facts.terminal_frame = Some(index);
+            continue;
+        }
+        if sse.data.is_empty() {
+            continue;
+        }
+        let chunk = parse_json(sse.data.as_bytes(), format!("{at} data"))?;
+        if let Some(err) = chunk.get("error").filter(|e| e.is_object()) {
+            side.failure = Some(super::Failure {
+                kind: "error",
+                name: err
+                    .get("type")
+                    .or_else(|| err.get("code"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("error")
+                    .to_string(),
+                message: err
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                frame: Some(index),
+                status: None,
+            });
+            break;
+        }
+        let choices = chunk.get("choices").and_then(Value::as_array);
+        for choice in choices.into_iter().flatten() {
+            if let Some(t) = choice.pointer("/delta/content").and_then(Value::as_str) {
+                side.text.push(t);
+            }
+            if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
+                side.stop_reason = Some(r.to_string());
+            }
+        }
+        if let Some(usage) = chunk.get("usage").filter(|u| !u.is_null()) {
+            side.channels
+                .usage_chunks
+                .push(openai_usage(usage, &format!("{at} chunk.usage"))?);
+            if choices.is_some_and(|c| !c.is_empty()) {
+                with_choices += 1;
+            }
+        }
+    }
+    let facts = side.stream.get_or_insert_default();
+    facts.include_usage_requested = requested;
+    facts.usage_chunks_with_choices = Some(with_choices);
+    if let Some(last) = side.channels.usage_chunks.last() {
+        side.usage = last.clone();
+        side.usage.derive_total();
+    }
+    Ok(side)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::capture::{
+        Operation, RecordedRequest, RecordedResponse, ResponseBody, split_sse,
+    };
+    use crate::core::normalize::Field;
+    use serde_json::json;
+
+    fn capture(op: Operation, request: Value, body: ResponseBody) -> Capture {
+        Capture {
+            operation: op,
+            attempts: 1,
+            request: RecordedRequest {
+                body: request.to_string().into(),
+                ..Default::default()
+            },
+            response: Some(RecordedResponse {
+                status: 200,
+                headers: vec![],
+                body,
+            }),
+            transport_error: None,
+        }
+    }
+
+    #[test]
+    fn prompt_tokens_are_converted_to_the_exclusive_convention_once() {
+        let body = json!({"choices":[{"message":{"content":"Hi"},"finish_reason":"stop"}],
+            "usage":{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,
+                     "prompt_tokens_details":{"cached_tokens":1920},
+                     "completion_tokens_details":{"reasoning_tokens":128}}});
+        let n = chat(&capture(
+            Operation::ChatCompletions,
+            json!({}),
+            ResponseBody::Buffered(body.to_string().into()),
+        ))
+        .unwrap();
+        assert_eq!(n.usage.value(Field::Input), Some(86));
+        assert_eq!(n.usage.input.as_ref().unwrap().kind, Kind::Derived);
+        assert_eq!(n.usage.input_total(), Some(2006));
+        assert_eq!(n.usage.value(Field::Reasoning), Some(128));
+        assert_eq!(n.usage.total.as_ref().unwrap().kind, Kind::Reported);
+    }
+
+    #[test]
+    fn litellm_cache_fields_are_read() {
+        let body = json!({"usage":{"prompt_tokens":7520,"completion_tokens":386,"total_tokens":7906,
+            "prompt_tokens_details":{"cached_tokens":0,"cache_creation_tokens":7502},
+            "cache_creation_input_tokens":7502,"cache_read_input_tokens":0}});
+        let n = chat(&capture(
+            Operation::ChatCompletions,
+            json!({}),
+            ResponseBody::Buffered(body.to_string().into()),
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                n.usage.value(Field::Input),
+                n.usage.value(Field::CacheWrite)
+            ),
+            (Some(18), Some(7502))
+        );
+    }
+
+    #[test]
+    fn the_usage_chunk_is_found_on_any_chunk_with_non_null_usage() {
+        let stream = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":13,\"completion_tokens\":2,\"total_tokens\":15}}\n\n",
+            "data: [DONE]\n\n"
+        );
+        let c = capture(
+            Operation::ChatCompletionsStream,
+            json!({"stream_options":{"include_usage":true}}),
+            ResponseBody::Sse(split_sse(stream.as_bytes())),
+        );
+        let n = chat_stream(&c).unwrap();
+        let f = n.stream.as_ref().unwrap();
+        assert_eq!(
+            (
+                f.include_usage_requested,
+                f.usage_chunks_with_choices,
+                f.terminal_frame
+            ),
+            (Some(true), Some(1), Some(2))
+        );
+        assert_eq!(n.usage.value(Field::Output), Some(2));
+        assert_eq!(
+            n.usage.output.as_ref().unwrap().source,
+            "event[1] chunk.usage.completion_tokens"
+        );
+        assert_eq!(n.text.preview, "Hi");
+    }
+
+    #[test]
+    fn a_cut_event_is_malformed() {
+        let c = capture(
+            Operation::ChatCompletionsStream,
+            json!({}),
+            ResponseBody::Sse(split_sse(b"data: {\"choices\":[")),
+        );
+        assert!(
+            chat_stream(&c)
+                .unwrap_err()
+                .to_string()
+                .contains("event[0]: truncated event")
+        );
+    }
+}
