@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Send one prompt through both paths (live Bedrock, or --offline) and audit the pair.
-    Compare(CompareArgs),
+    Compare(Box<CompareArgs>),
     /// Audit recorded fixtures (files or folders), with no network.
     Replay(ReplayArgs),
     /// Run the Bedrock emulator on loopback.

@@ -33,7 +33,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Compare(args) => compare::run(args).await,
+            Command::Compare(args) => compare::run(*args).await,
             Command::Replay(args) => replay::run(args),
             Command::Serve(args) => serve::run(args).await,
         }
