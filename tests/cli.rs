@@ -1113,6 +1113,57 @@ mod gateway {
         drop(upstream);
     }
 
+    /// Correlation markers must not defeat prompt caching: the first call writes the cache,
+    /// the second reads it, and the ledger agrees on both.
+    #[test]
+    fn ledger_markers_keep_prompt_caching_intact() {
+        let upstream = super::serve::serve(&[]);
+        let ledger = format!("{}/_tokaudit/ledger", upstream.url);
+        let r = run(tokaudit().args([
+            "compare",
+            "--prompt",
+            "Write Hi",
+            "--target",
+            "openai",
+            "--model",
+            "m",
+            "--format",
+            "json",
+            "--system",
+            "You are terse and exact, always.",
+            "--cache",
+            "--base-url",
+            &upstream.url,
+            "--ledger",
+            &ledger,
+        ]));
+        assert_eq!(r.code, 0, "{}", r.stdout);
+        let case = &r.json()["cases"][0];
+        let row = |f: &str| {
+            case["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["field"] == f)
+                .unwrap()
+                .clone()
+        };
+        assert!(
+            row("cache_write")["non_streaming"]["value"]
+                .as_u64()
+                .unwrap()
+                > 0
+        );
+        assert_eq!(
+            row("cache_read")["streaming"]["value"],
+            row("cache_write")["non_streaming"]["value"]
+        );
+        assert_eq!(
+            row("cache_read")["upstream_streaming"],
+            row("cache_read")["streaming"]["value"]
+        );
+    }
+
     /// Forward /v1/chat/completions to `upstream`, adding 7 to streamed completion_tokens.
     fn stand_in_gateway(upstream: &str) -> String {
         use axum::body::Bytes;

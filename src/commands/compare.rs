@@ -111,6 +111,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
         max_tokens: args.max_tokens,
         temperature: args.temperature,
         cache: args.cache,
+        marker: None,
     };
     // Markers identify each request in the upstream's ledger (see core::ledger).
     let run_id = std::time::SystemTime::now()

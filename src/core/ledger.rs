@@ -2,10 +2,10 @@
 //! turned into [`UpstreamSide`]s for `ledger-parity`. Pure, so live runs and replays of a
 //! recorded gateway run share it.
 //!
-//! **Correlation.** With `--ledger`, tokaudit appends a fixed-width marker
-//! `[tokaudit:<16 hex>]` (a different one per request) to the system prompt. Every gateway
-//! forwards the system prompt, so the upstream sees the marker, and the emulator records it in
-//! the ledger entry (`correlation`). Matching on it is exact even with `--concurrency` > 1 and
+//! **Correlation.** With `--ledger`, tokaudit sends a fixed-width marker `[tokaudit:<16 hex>]`
+//! (a different one per request) as an extra system block, placed after the cache breakpoint
+//! so it never changes a cached prefix. Every gateway forwards the system prompt, so the
+//! upstream sees the marker, and the emulator records it in the ledger entry (`correlation`). Matching on it is exact even with `--concurrency` > 1 and
 //! whatever the gateway does to ids and headers. The marker costs the same number of tokens on
 //! both paths under the emulator's tokenizer, so it never causes a parity difference there.
 

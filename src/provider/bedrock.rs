@@ -297,21 +297,19 @@ fn converse_input(prompt: &Prompt) -> Result<ConverseInput, TransportError> {
         .content(ContentBlock::Text(prompt.prompt.clone()))
         .build()
         .map_err(build)?;
-    let system = match &prompt.system {
-        None => None,
-        Some(s) => {
-            let mut blocks = vec![SystemContentBlock::Text(s.clone())];
-            if prompt.cache {
-                blocks.push(SystemContentBlock::CachePoint(
-                    CachePointBlock::builder()
-                        .r#type(CachePointType::Default)
-                        .build()
-                        .map_err(build)?,
-                ));
-            }
-            Some(blocks)
+    let mut blocks = Vec::new();
+    for (text, cache) in prompt.system_blocks() {
+        blocks.push(SystemContentBlock::Text(text));
+        if cache {
+            blocks.push(SystemContentBlock::CachePoint(
+                CachePointBlock::builder()
+                    .r#type(CachePointType::Default)
+                    .build()
+                    .map_err(build)?,
+            ));
         }
-    };
+    }
+    let system = (!blocks.is_empty()).then_some(blocks);
     let config = InferenceConfiguration::builder()
         .max_tokens(i32::try_from(prompt.max_tokens).unwrap_or(i32::MAX))
         .temperature(prompt.temperature)

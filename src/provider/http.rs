@@ -77,7 +77,18 @@ impl HttpTarget {
 
     /// The request body for one path.
     pub fn body(&self, prompt: &Prompt, streaming: bool) -> Value {
-        let system = prompt.system.clone();
+        let parts: Vec<Value> = prompt
+            .system_blocks()
+            .into_iter()
+            .map(|(text, cache)| {
+                let mut part = json!({"type": "text", "text": text});
+                if cache {
+                    // LiteLLM forwards `cache_control` on content parts to Anthropic models.
+                    part["cache_control"] = json!({"type": "ephemeral"});
+                }
+                part
+            })
+            .collect();
         match self.api {
             Api::Messages => {
                 let mut b = json!({
@@ -86,12 +97,8 @@ impl HttpTarget {
                     "temperature": prompt.temperature,
                     "messages": [{"role": "user", "content": [{"type": "text", "text": prompt.prompt}]}],
                 });
-                if let Some(s) = system {
-                    let mut block = json!({"type": "text", "text": s});
-                    if prompt.cache {
-                        block["cache_control"] = json!({"type": "ephemeral"});
-                    }
-                    b["system"] = json!([block]);
+                if !parts.is_empty() {
+                    b["system"] = Value::Array(parts);
                 }
                 if streaming {
                     b["stream"] = true.into();
@@ -100,13 +107,8 @@ impl HttpTarget {
             }
             _ => {
                 let mut messages = Vec::new();
-                if let Some(s) = system {
-                    let mut part = json!({"type": "text", "text": s});
-                    if prompt.cache {
-                        // LiteLLM forwards `cache_control` on content parts to Anthropic models.
-                        part["cache_control"] = json!({"type": "ephemeral"});
-                    }
-                    messages.push(json!({"role": "system", "content": [part]}));
+                if !parts.is_empty() {
+                    messages.push(json!({"role": "system", "content": parts}));
                 }
                 messages.push(json!({"role": "user", "content": prompt.prompt}));
                 let mut b = json!({

@@ -56,17 +56,31 @@ pub struct Prompt {
     pub temperature: f32,
     /// Mark the system prompt as a cache prefix (`cache_control` / `cachePoint`).
     pub cache: bool,
+    /// A `--ledger` correlation marker, sent as its own system block *after* the cache
+    /// breakpoint so that it never changes the cached prefix.
+    pub marker: Option<String>,
 }
 
 impl Prompt {
-    /// The same prompt with a `--ledger` correlation marker appended to the system prompt.
+    /// The same prompt carrying a `--ledger` correlation marker.
     pub fn with_marker(&self, marker: &str) -> Prompt {
-        let mut p = self.clone();
-        p.system = Some(match &self.system {
-            Some(s) => format!("{s}\n{marker}"),
-            None => marker.to_string(),
-        });
-        p
+        Prompt {
+            marker: Some(marker.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// System blocks as (text, cache breakpoint after it): the system prompt (a breakpoint
+    /// with `--cache`), then the marker (never cached).
+    pub fn system_blocks(&self) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.system {
+            out.push((s.clone(), self.cache));
+        }
+        if let Some(m) = &self.marker {
+            out.push((m.clone(), false));
+        }
+        out
     }
 
     /// The Anthropic Messages body for InvokeModel (both paths send the same bytes).
@@ -77,13 +91,45 @@ impl Prompt {
             "temperature": self.temperature,
             "messages": [{"role": "user", "content": [{"type": "text", "text": self.prompt}]}],
         });
-        if let Some(system) = &self.system {
-            let mut block = serde_json::json!({"type": "text", "text": system});
-            if self.cache {
-                block["cache_control"] = serde_json::json!({"type": "ephemeral"});
-            }
-            body["system"] = serde_json::json!([block]);
+        let system: Vec<serde_json::Value> = self
+            .system_blocks()
+            .into_iter()
+            .map(|(text, cache)| {
+                let mut block = serde_json::json!({"type": "text", "text": text});
+                if cache {
+                    block["cache_control"] = serde_json::json!({"type": "ephemeral"});
+                }
+                block
+            })
+            .collect();
+        if !system.is_empty() {
+            body["system"] = serde_json::Value::Array(system);
         }
         body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ledger_marker_sits_after_the_cache_breakpoint() {
+        let p = Prompt {
+            model: "m".into(),
+            prompt: "Write Hi".into(),
+            system: Some("You are terse.".into()),
+            max_tokens: 8,
+            temperature: 0.0,
+            cache: true,
+            marker: None,
+        }
+        .with_marker("[tokaudit:0000000000000001]");
+        let body = p.invoke_body();
+        let system = body["system"].as_array().unwrap();
+        assert_eq!(system.len(), 2);
+        assert!(system[0].get("cache_control").is_some());
+        assert_eq!(system[1]["text"], "[tokaudit:0000000000000001]");
+        assert!(system[1].get("cache_control").is_none());
     }
 }
