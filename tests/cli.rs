@@ -136,7 +136,7 @@ mod replay {
             }
             seen += 1;
         }
-        assert!(seen >= 16, "expected the whole corpus, saw {seen}");
+        assert!(seen >= 18, "expected the whole corpus, saw {seen}");
     }
 
     #[test]
@@ -215,7 +215,7 @@ mod replay {
         walk(&report, &mut numbers);
         assert!(numbers > 300, "only {numbers} numbers found");
         let summary = &report["summary"];
-        assert_eq!(summary["cases"], 16);
+        assert_eq!(summary["cases"], 18);
     }
 
     #[test]
@@ -1252,6 +1252,23 @@ mod regression {
             ),
             (Some(10), Some(1799))
         );
+    }
+
+    /// The same bug, recorded from the real LiteLLM v1.63.14 proxy (installed from PyPI) in front
+    /// of `tokaudit serve`: the ledger shows the upstream reported 19 / 2 for that very streamed
+    /// request, so the gateway is at fault. v1.108.7 in the same set-up passes.
+    /// See: https://github.com/BerriAI/litellm/issues/9577
+    #[test]
+    fn litellm_9577_real_proxy_v1_63_14() {
+        let r = run(tokaudit().args(["replay", "--format", "json"]).arg(fixtures().join("litellm-1.63.14-proxy-write-hi.json")));
+        assert_eq!(r.code, 1);
+        let case = &r.json()["cases"][0];
+        let output = case["rows"].as_array().unwrap().iter().find(|r| r["field"] == "output").unwrap();
+        assert_eq!((output["streaming"]["value"].as_u64(), output["upstream_streaming"].as_u64()), (Some(392), Some(2)));
+        let blamed: Vec<&Value> = case["findings"].as_array().unwrap().iter().filter(|f| f["invariant"] == "ledger-parity").collect();
+        assert!(blamed.iter().all(|f| f["side"] == "streaming"), "only the streamed path is wrong");
+        let fixed = run(tokaudit().arg("replay").arg(fixtures().join("litellm-1.108.7-proxy-write-hi.json")));
+        assert_eq!(fixed.code, 0, "{}", fixed.stdout);
     }
 
     /// The Anthropic SDK's final message kept the `output_tokens: 1` placeholder.
