@@ -28,6 +28,46 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run the Bedrock emulator on loopback.
     Serve(ServeArgs),
+    /// Run a suite of cases as a CI regression gate, with baselines and JUnit / Markdown / JSON.
+    Gate(GateArgs),
+}
+
+/// `tokaudit gate`.
+#[derive(Debug, clap::Args)]
+pub struct GateArgs {
+    /// The suite file.
+    #[arg(long, value_name = "FILE", default_value = "tokaudit.toml")]
+    pub suite: PathBuf,
+    /// Run prompt cases against the built-in emulator (no credentials, no network).
+    #[arg(long, conflicts_with = "replay")]
+    pub offline: bool,
+    /// Replay prompt cases from recordings in DIR/<case>/ instead of calling anything.
+    #[arg(long, value_name = "DIR")]
+    pub replay: Option<PathBuf>,
+    /// Baseline recordings (DIR/<case>/): flag `baseline-drift` when total input moved.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+    /// Re-record the baseline from this run (atomically) instead of checking it.
+    #[arg(long, requires = "baseline")]
+    pub update_baseline: bool,
+    /// Write a JUnit XML report here (created before any call, rewritten after each case).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a Markdown report here (also appended to $GITHUB_STEP_SUMMARY when set).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write the JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// AWS region for live Bedrock cases (else the case's, the environment's or the profile's).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// AWS profile for live Bedrock cases.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Seconds allowed per call.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
 }
 
 /// Which API families to audit.

@@ -13,3 +13,4 @@ pub mod exit;
 pub mod fixture;
 pub mod provider;
 pub mod report;
+pub mod suite;

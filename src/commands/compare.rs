@@ -31,18 +31,43 @@ struct PairCapture {
     markers: Option<(String, String)>,
 }
 
-/// Run `compare`.
+/// Run `compare`: execute, record, print.
 pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
+    // Fail on an unusable record folder before spending any tokens.
+    if let Some(dir) = &args.record {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the record folder {}", dir.display()))?;
+    }
+    let results = execute(&args).await?;
+    let mut cases = Vec::with_capacity(results.len());
+    for (case, fixture) in results {
+        if let Some(dir) = &args.record {
+            let path = dir.join(format!("{}.json", fixture.name));
+            fixture
+                .save(&path)
+                .with_context(|| format!("cannot write the fixture {}", path.display()))?;
+        }
+        if let Some(e) = &case.error {
+            eprintln!("tokaudit: error: {}: {e}", case.meta.name);
+        }
+        cases.push(case);
+    }
+    let report = if args.runs > 1 {
+        Report::over_runs(cases)
+    } else {
+        Report::new(cases)
+    };
+    Ok(emit(&report, args.format))
+}
+
+/// Run every pair of a compare and audit it: one case report and its fixture per pair, in
+/// name order (the order `replay` of the recorded folder gives).
+pub async fn execute(args: &CompareArgs) -> anyhow::Result<Vec<(CaseReport, Fixture)>> {
     if args.target != TargetKind::Bedrock && args.base_url.is_none() && !args.offline {
         bail!(
             "--target {} needs --base-url (the gateway's address, e.g. http://127.0.0.1:4000), or --offline",
             args.target.name()
         );
-    }
-    // Fail on an unusable record folder before spending any tokens.
-    if let Some(dir) = &args.record {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the record folder {}", dir.display()))?;
     }
     let settings = Settings {
         region: args.region.clone(),
@@ -173,7 +198,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
         },
     };
 
-    let mut cases = Vec::with_capacity(pairs.len());
+    let mut out = Vec::with_capacity(pairs.len());
     for pair in &pairs {
         let name = format!("run-{:03}-{}", pair.run, pair.api);
         let upstream_record = match (&ledger_doc, &pair.markers, &args.ledger) {
@@ -184,21 +209,16 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
             }),
             _ => None,
         };
-        if let Some(dir) = &args.record {
-            let mut fx = Fixture::from_captures(
-                &name,
-                args.target.name(),
-                pair.api,
-                &prompt.model,
-                &region,
-                &pair.non_streaming,
-                &pair.streaming,
-            );
-            fx.upstream = upstream_record.clone();
-            let path = dir.join(format!("{name}.json"));
-            fx.save(&path)
-                .with_context(|| format!("cannot write the fixture {}", path.display()))?;
-        }
+        let mut fx = Fixture::from_captures(
+            &name,
+            args.target.name(),
+            pair.api,
+            &prompt.model,
+            &region,
+            &pair.non_streaming,
+            &pair.streaming,
+        );
+        fx.upstream = upstream_record.clone();
         let meta = CaseMeta {
             name,
             target: args.target.name().into(),
@@ -212,25 +232,16 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
         });
         let ns = normalize(&pair.non_streaming);
         let st = normalize(&pair.streaming);
-        cases.push(match (ns, st) {
+        let case = match (ns, st) {
             (Ok(a), Ok(b)) => CaseReport::audited(meta, a, b, upstream),
             (Err(e), _) => CaseReport::malformed(meta, format!("non_streaming: {e}")),
             (_, Err(e)) => CaseReport::malformed(meta, format!("streaming: {e}")),
-        });
+        };
+        out.push((case, fx));
     }
     // Same order as `replay` of the recorded folder (file names sort by run, then API).
-    cases.sort_by(|a, b| a.meta.name.cmp(&b.meta.name));
-    for c in &cases {
-        if let Some(e) = &c.error {
-            eprintln!("tokaudit: error: {}: {e}", c.meta.name);
-        }
-    }
-    let report = if args.runs > 1 {
-        Report::over_runs(cases)
-    } else {
-        Report::new(cases)
-    };
-    Ok(emit(&report, args.format))
+    out.sort_by(|a, b| a.0.meta.name.cmp(&b.0.meta.name));
+    Ok(out)
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.

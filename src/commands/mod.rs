@@ -2,6 +2,7 @@
 //! Errors here are `anyhow` with context; the library below uses typed errors.
 
 mod compare;
+mod gate;
 mod replay;
 mod serve;
 
@@ -36,6 +37,7 @@ pub fn main() -> ExitCode {
             Command::Compare(args) => compare::run(*args).await,
             Command::Replay(args) => replay::run(args),
             Command::Serve(args) => serve::run(args).await,
+            Command::Gate(args) => gate::run(args).await,
         }
     });
     match result {

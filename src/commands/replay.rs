@@ -14,6 +14,11 @@ const MALFORMED_HINT: &str =
 /// Audit one fixture file. Malformed input becomes an `error` case with a one-line message
 /// naming the file, the side, the frame and the field.
 pub fn audit_file(path: &Path) -> CaseReport {
+    load_and_audit(path).0
+}
+
+/// Like [`audit_file`], also returning the fixture when it loaded.
+pub fn load_and_audit(path: &Path) -> (CaseReport, Option<Fixture>) {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -28,9 +33,12 @@ pub fn audit_file(path: &Path) -> CaseReport {
     let fx = match Fixture::load(path) {
         Ok(f) => f,
         Err(e) => {
-            return CaseReport::malformed(
-                fallback(),
-                format!("{}: {e}; {MALFORMED_HINT}", path.display()),
+            return (
+                CaseReport::malformed(
+                    fallback(),
+                    format!("{}: {e}; {MALFORMED_HINT}", path.display()),
+                ),
+                None,
             );
         }
     };
@@ -53,10 +61,11 @@ pub fn audit_file(path: &Path) -> CaseReport {
         non_streaming: crate::core::ledger::upstream_side(&u.non_streaming),
         streaming: crate::core::ledger::upstream_side(&u.streaming),
     });
-    match sides {
+    let report = match sides {
         Ok((a, b)) => CaseReport::audited(meta, a, b, upstream),
         Err(e) => CaseReport::malformed(meta, format!("{}: {e}; {MALFORMED_HINT}", path.display())),
-    }
+    };
+    (report, Some(fx))
 }
 
 /// Run `replay`.

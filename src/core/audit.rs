@@ -42,11 +42,13 @@ pub enum Invariant {
     CachedWithinPrompt,
     /// What the gateway reported equals what its upstream reported for the same request.
     LedgerParity,
+    /// For a fixed prompt and model, total input equals the recorded baseline's (gate only).
+    BaselineDrift,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 13] = [
+    pub const ALL: [Invariant; 14] = [
         Invariant::Exchange,
         Invariant::InputParity,
         Invariant::OutputParity,
@@ -60,6 +62,7 @@ impl Invariant {
         Invariant::IncludeUsageHonored,
         Invariant::CachedWithinPrompt,
         Invariant::LedgerParity,
+        Invariant::BaselineDrift,
     ];
 
     /// The stable id.
@@ -78,6 +81,7 @@ impl Invariant {
             Invariant::IncludeUsageHonored => "include-usage-honored",
             Invariant::CachedWithinPrompt => "cached-within-prompt",
             Invariant::LedgerParity => "ledger-parity",
+            Invariant::BaselineDrift => "baseline-drift",
         }
     }
 
@@ -127,6 +131,9 @@ impl Invariant {
             }
             Invariant::LedgerParity => {
                 "the gateway reported other numbers than its upstream did for the same request: the gateway rewrote, estimated or dropped usage (LiteLLM #7112, #36114 class)"
+            }
+            Invariant::BaselineDrift => {
+                "input for the same prompt and model moved since the baseline: an SDK, gateway or model change; if intended, re-record with --update-baseline"
             }
         }
     }
@@ -216,6 +223,9 @@ pub struct Finding {
     pub message: String,
     /// The probable bug class / what to do.
     pub hint: String,
+    /// The absolute difference behind a numeric violation (what a tolerance is compared with).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta: Option<u64>,
 }
 
 /// The verdict of a case.
@@ -288,7 +298,31 @@ impl Auditor {
             field,
             message,
             hint,
+            delta: None,
         });
+    }
+
+    /// Record the absolute difference behind the last finding.
+    fn set_delta(&mut self, x: u64, y: u64) {
+        if let Some(f) = self.findings.last_mut() {
+            f.delta = Some(x.abs_diff(y));
+        }
+    }
+
+    /// A violated check whose finding carries the absolute difference `a` vs `b`.
+    fn violated_by(
+        &mut self,
+        inv: Invariant,
+        side: Option<SideId>,
+        field: Option<Field>,
+        msg: String,
+        a: u64,
+        b: u64,
+    ) {
+        self.violated(inv, side, field, msg);
+        if let Some(f) = self.findings.last_mut() {
+            f.delta = Some(a.abs_diff(b));
+        }
     }
 
     /// A violated check with its finding.
@@ -439,15 +473,7 @@ pub fn audit_with_upstream(
             ledger_parity(&mut a, id, side, mine);
         }
     }
-    let verdict = if a.checks.iter().any(|c| c.status == Status::Violated) {
-        Verdict::Mismatch
-    } else if a.checks.iter().any(|c| c.status == Status::Error) {
-        Verdict::Error
-    } else if a.checks.iter().any(|c| c.status == Status::NotComparable) {
-        Verdict::Inconclusive
-    } else {
-        Verdict::Pass
-    };
+    let verdict = verdict_of(&a.checks);
     a.findings.sort_by_key(|f| f.severity);
     CaseAudit {
         checks: a.checks,
@@ -529,7 +555,7 @@ fn input_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
         return;
     };
     if x != y {
-        a.violated(
+        a.violated_by(
             inv,
             None,
             Some(Field::InputTotal),
@@ -538,6 +564,8 @@ fn input_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
                 show(ns.usage.input.as_ref()),
                 show(st.usage.input.as_ref())
             ),
+            x,
+            y,
         );
         return;
     }
@@ -595,7 +623,7 @@ fn output_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
     if x.value == y.value {
         a.check(inv, None, Status::Held);
     } else {
-        a.violated(
+        a.violated_by(
             inv,
             None,
             Some(Field::Output),
@@ -605,6 +633,8 @@ fn output_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
                 show(Some(x)),
                 show(Some(y))
             ),
+            x.value,
+            y.value,
         );
     }
 }
@@ -863,6 +893,7 @@ fn headers_match_body(a: &mut Auditor, id: SideId, side: &Normalized) {
                         show(b.get(field)).replace("absent", "absent (0)")
                     ),
                 );
+                a.set_delta(hv.value, bv);
             }
         }
     }
@@ -928,6 +959,7 @@ fn metrics_match_events(a: &mut Auditor, id: SideId, side: &Normalized) {
                     show(ev).replace("absent", "absent (0)")
                 ),
             );
+            a.set_delta(mv.value, evv);
         }
     }
     if ok {
@@ -1047,6 +1079,7 @@ fn ledger_parity(a: &mut Auditor, id: SideId, side: &Normalized, upstream: Optio
                 up_src(Field::Output)
             ),
         );
+        a.set_delta(gv, tv);
     }
     // Total input, with the documented gateway conventions recognised.
     if let (Some(gv), Some(tv)) = (g.input_total(), truth.input_total()) {
@@ -1061,6 +1094,7 @@ fn ledger_parity(a: &mut Auditor, id: SideId, side: &Normalized, upstream: Optio
                 a.violated(inv, Some(id), Some(Field::InputTotal), format!(
                     "the gateway reported total input {gv} but its upstream reported {tv} (input {up_input}, cache_read {up_read}, cache_write {}) for the same request ({})",
                     truth.value(Field::CacheWrite).unwrap_or(0), up.request_id));
+                a.set_delta(gv, tv);
             }
         }
     }
@@ -1080,6 +1114,7 @@ fn ledger_parity(a: &mut Auditor, id: SideId, side: &Normalized, upstream: Optio
                         up_src(f)
                     ),
                 );
+                a.set_delta(gv, tv);
             }
         }
     }
@@ -1122,6 +1157,60 @@ fn total_is_sum(a: &mut Auditor, id: SideId, side: &Normalized) {
                 input_total + out
             ),
         );
+        a.set_delta(total.value, input_total + out);
+    }
+}
+
+/// `baseline-drift` for one side: the total input of `current` against the recorded
+/// `baseline` of the same case and API. `None` when either side carries no input.
+pub fn baseline_drift(
+    side: SideId,
+    current: &Normalized,
+    baseline: &Normalized,
+    baseline_source: &str,
+) -> Option<(Check, Option<Finding>)> {
+    let (now, then) = (current.usage.input_total()?, baseline.usage.input_total()?);
+    let inv = Invariant::BaselineDrift;
+    if now == then {
+        return Some((
+            Check {
+                invariant: inv,
+                side: Some(side),
+                status: Status::Held,
+            },
+            None,
+        ));
+    }
+    Some((
+        Check {
+            invariant: inv,
+            side: Some(side),
+            status: Status::Violated,
+        },
+        Some(Finding {
+            invariant: inv,
+            severity: Severity::Violation,
+            side: Some(side),
+            field: Some(Field::InputTotal),
+            message: format!(
+                "total input is {now} now but {then} in the baseline ({baseline_source})"
+            ),
+            hint: inv.hint().to_string(),
+            delta: Some(now.abs_diff(then)),
+        }),
+    ))
+}
+
+/// The verdict a set of checks implies (the same rule as [`audit`]).
+pub fn verdict_of(checks: &[Check]) -> Verdict {
+    if checks.iter().any(|c| c.status == Status::Violated) {
+        Verdict::Mismatch
+    } else if checks.iter().any(|c| c.status == Status::Error) {
+        Verdict::Error
+    } else if checks.iter().any(|c| c.status == Status::NotComparable) {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Pass
     }
 }
 

@@ -3,7 +3,10 @@
 //!
 //! JSON schema (`schema_version` 1), see [`json`] for the field list.
 
+pub mod gate;
 pub mod json;
+pub mod junit;
+pub mod markdown;
 pub mod table;
 
 use crate::core::audit::{self, CaseAudit, Check, Finding, Invariant, Severity, Upstream, Verdict};
@@ -134,6 +137,56 @@ impl CaseReport {
             streaming: Some(st),
             upstream,
         }
+    }
+
+    /// Re-derive the rows and the verdict after the gate changed findings or checks
+    /// (baseline drift added, violations within an explicit tolerance downgraded).
+    pub fn refresh(&mut self) {
+        if let (Some(ns), Some(st)) = (&self.non_streaming, &self.streaming) {
+            self.rows = Field::ALL
+                .iter()
+                .map(|&field| row(field, ns, st, &self.findings, self.upstream.as_ref()))
+                .filter(|r: &Row| {
+                    r.field != Field::Reasoning
+                        || r.non_streaming.is_some()
+                        || r.streaming.is_some()
+                })
+                .collect();
+            self.verdict = audit::verdict_of(&self.checks);
+        }
+        self.findings.sort_by_key(|f| f.severity);
+    }
+
+    /// Downgrade violations whose difference is within an explicit per-invariant tolerance to
+    /// notes, and mark their checks held when nothing else violates them.
+    pub fn tolerate(&mut self, tolerance: &std::collections::BTreeMap<Invariant, u64>) {
+        if tolerance.is_empty() {
+            return;
+        }
+        for f in &mut self.findings {
+            if f.severity != Severity::Violation {
+                continue;
+            }
+            if let (Some(tol), Some(d)) = (tolerance.get(&f.invariant), f.delta)
+                && d <= *tol
+            {
+                f.severity = Severity::Note;
+                f.message = format!("{} (within the suite's tolerance of {tol})", f.message);
+                f.hint.clear();
+            }
+        }
+        for c in &mut self.checks {
+            if c.status == audit::Status::Violated
+                && !self.findings.iter().any(|f| {
+                    f.severity == Severity::Violation
+                        && f.invariant == c.invariant
+                        && f.side == c.side
+                })
+            {
+                c.status = audit::Status::Held;
+            }
+        }
+        self.refresh();
     }
 
     /// A case whose input could not be audited at all.

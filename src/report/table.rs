@@ -98,8 +98,15 @@ fn case_table(case: &CaseReport, style: Style) -> Table {
 
 /// Render the report as text: a table and findings per case, then a summary line.
 pub fn render(report: &Report, style: Style) -> String {
+    let mut out = render_cases(&report.cases, style);
+    spread_and_summary(&mut out, report, style);
+    out
+}
+
+/// Render cases only: a table and findings per case.
+pub fn render_cases(cases: &[CaseReport], style: Style) -> String {
     let mut out = String::new();
-    for case in &report.cases {
+    for case in cases {
         let m = &case.meta;
         let mut head = Table::new();
         head.load_style(presets::NOTHING);
@@ -134,6 +141,10 @@ pub fn render(report: &Report, style: Style) -> String {
         }
         out.push('\n');
     }
+    out
+}
+
+fn spread_and_summary(out: &mut String, report: &Report, style: Style) {
     if !report.spread.is_empty() {
         let mut t = Table::new();
         t.load_style(presets::UTF8_FULL_CONDENSED);
@@ -164,7 +175,6 @@ pub fn render(report: &Report, style: Style) -> String {
         report.verdict,
         report.exit_code
     ));
-    out
 }
 
 #[cfg(test)]

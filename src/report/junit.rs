@@ -1,0 +1,140 @@
+//! JUnit XML for CI systems (via quick-junit): one test suite per suite case, one test case
+//! per invariant check of each audited pair (`run-001-invoke: input-parity`). Violations are
+//! failures carrying the diff rows and the finding; runtime errors are errors; checks that did
+//! not apply or could not compare are skipped with the reason; an expected failure's
+//! violations are skipped with the suite's reason.
+
+use super::gate::{GateReport, Outcome};
+use super::{CaseReport, Row};
+use crate::core::audit::{Invariant, Severity, Status};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+fn diff(rows: &[Row]) -> String {
+    rows.iter()
+        .map(|r| {
+            let v = |c: &Option<super::Cell>| {
+                c.as_ref()
+                    .map_or("—".to_string(), |c| format!("{} ({})", c.value, c.source))
+            };
+            format!(
+                "{:<12} non-streaming {:<40} streaming {:<40} delta {}",
+                r.field.name(),
+                v(&r.non_streaming),
+                v(&r.streaming),
+                r.delta.map_or("—".into(), |d| format!("{d:+}"))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn findings_text(
+    report: &CaseReport,
+    invariant: Invariant,
+    side: Option<crate::core::audit::SideId>,
+) -> String {
+    report
+        .findings
+        .iter()
+        .filter(|f| {
+            f.invariant == invariant && (side.is_none() || f.side == side || f.side.is_none())
+        })
+        .map(|f| {
+            let side = f.side.map(|s| format!(" [{s}]")).unwrap_or_default();
+            format!(
+                "{}{side}: {}{}",
+                f.invariant,
+                f.message,
+                if f.hint.is_empty() {
+                    String::new()
+                } else {
+                    format!("\nhint: {}", f.hint)
+                }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Render the gate report as JUnit XML.
+pub fn render(gate: &GateReport) -> String {
+    let mut report = Report::new("tokaudit");
+    for case in &gate.cases {
+        let mut suite = TestSuite::new(case.name.as_str());
+        let expected = case.outcome == Outcome::ExpectedFailure;
+        if let Some(err) = &case.error {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(err.as_str());
+            suite.add_test_case(TestCase::new("set-up", status));
+        }
+        for r in &case.reports {
+            if let Some(err) = &r.error {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                status.set_message(err.as_str());
+                let mut tc = TestCase::new(format!("{}: input", r.meta.name), status);
+                tc.set_classname(case.name.as_str());
+                suite.add_test_case(tc);
+                continue;
+            }
+            for check in &r.checks {
+                let side = check.side.map(|s| format!(" [{s}]")).unwrap_or_default();
+                let name = format!("{}: {}{side}", r.meta.name, check.invariant);
+                let text = findings_text(r, check.invariant, check.side);
+                let status = match check.status {
+                    Status::Held => TestCaseStatus::success(),
+                    Status::Violated if expected => {
+                        let mut s = TestCaseStatus::skipped();
+                        let reason = case.expect.as_ref().map_or("", |e| e.reason.as_str());
+                        s.set_message(format!("expected failure: {reason}"));
+                        s.set_description(text);
+                        s
+                    }
+                    Status::Violated => {
+                        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        let first = r
+                            .findings
+                            .iter()
+                            .find(|f| {
+                                f.invariant == check.invariant && f.severity == Severity::Violation
+                            })
+                            .map_or(String::new(), |f| f.message.clone());
+                        s.set_message(first);
+                        s.set_type(check.invariant.id());
+                        s.set_description(format!("{text}\n\n{}", diff(&r.rows)));
+                        s
+                    }
+                    Status::Error => {
+                        let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                        s.set_message(text);
+                        s
+                    }
+                    Status::NotApplicable => {
+                        let mut s = TestCaseStatus::skipped();
+                        s.set_message("not applicable to this exchange");
+                        s
+                    }
+                    Status::NotComparable => {
+                        let mut s = TestCaseStatus::skipped();
+                        s.set_message(format!("not comparable: {text}"));
+                        s
+                    }
+                };
+                let mut tc = TestCase::new(name, status);
+                tc.set_classname(case.name.as_str());
+                suite.add_test_case(tc);
+            }
+        }
+        if case.outcome == Outcome::UnexpectedPass {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            let reason = case.expect.as_ref().map_or("", |e| e.reason.as_str());
+            status.set_message(format!(
+                "expected to fail ({reason}) but passed: remove the expectation from the suite"
+            ));
+            suite.add_test_case(TestCase::new("expectation", status));
+        }
+        report.add_test_suite(suite);
+    }
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- cannot render JUnit: {e} -->\n"))
+}

@@ -1,0 +1,120 @@
+//! Markdown for CI summaries (`--markdown`, and `$GITHUB_STEP_SUMMARY`): a summary table, then
+//! per case its outcome, diff tables and findings.
+
+use super::gate::{GateReport, Outcome};
+use super::{CaseReport, Cell};
+
+fn cell(c: &Option<Cell>) -> String {
+    c.as_ref().map_or("—".into(), |c| {
+        format!("{} <sub>{}</sub>", c.value, c.source.replace('|', "\\|"))
+    })
+}
+
+fn pair(out: &mut String, r: &CaseReport) {
+    out.push_str(&format!(
+        "#### {} · {} · {} · **{}**\n\n",
+        r.meta.name, r.meta.api, r.meta.model, r.verdict
+    ));
+    if let Some(e) = &r.error {
+        out.push_str(&format!("> error: {}\n\n", e.replace('\n', " ")));
+        return;
+    }
+    let ledger = r.upstream.is_some();
+    out.push_str("| field | non-streaming | streaming |");
+    if ledger {
+        out.push_str(" upstream |");
+    }
+    out.push_str(" delta | verdict |\n|---|---|---|");
+    if ledger {
+        out.push_str("---|");
+    }
+    out.push_str("---|---|\n");
+    for row in &r.rows {
+        let ids: Vec<&str> = row.invariants.iter().map(|i| i.id()).collect();
+        let verdict = match row.status {
+            "mismatch" => format!("❌ {}", ids.join(", ")),
+            "ok" => "ok".into(),
+            other if ids.is_empty() => other.into(),
+            other => format!("{other}: {}", ids.join(", ")),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} |",
+            row.field.name(),
+            cell(&row.non_streaming),
+            cell(&row.streaming)
+        ));
+        if ledger {
+            let v = |x: Option<u64>| x.map_or("—".into(), |v| v.to_string());
+            out.push_str(&format!(
+                " {} / {} |",
+                v(row.upstream_non_streaming),
+                v(row.upstream_streaming)
+            ));
+        }
+        out.push_str(&format!(
+            " {} | {} |\n",
+            row.delta.map_or("—".into(), |d| format!("{d:+}")),
+            verdict
+        ));
+    }
+    out.push('\n');
+    for f in &r.findings {
+        let side = f.side.map(|s| format!(" ({s})")).unwrap_or_default();
+        out.push_str(&format!(
+            "- **{}**{side}: {}",
+            f.invariant,
+            f.message.replace('\n', " ")
+        ));
+        if !f.hint.is_empty() {
+            out.push_str(&format!(" — _{}_", f.hint));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
+/// Render the gate report as Markdown.
+pub fn render(gate: &GateReport) -> String {
+    let s = &gate.summary;
+    let mut out = format!(
+        "## tokaudit gate: {}{}\n\n| cases | pass | mismatch | inconclusive | error | expected failures | unexpected passes |\n|---|---|---|---|---|---|---|\n| {} | {} | {} | {} | {} | {} | {} |\n\n",
+        gate.suite,
+        if gate.complete {
+            String::new()
+        } else {
+            format!(" (incomplete: {} of {} cases)", s.cases, gate.planned)
+        },
+        s.cases,
+        s.pass,
+        s.mismatch,
+        s.inconclusive,
+        s.error,
+        s.expected_failures,
+        s.unexpected_passes
+    );
+    for case in &gate.cases {
+        let icon = match case.outcome {
+            Outcome::Pass | Outcome::ExpectedFailure => "✅",
+            Outcome::Inconclusive => "❔",
+            _ => "❌",
+        };
+        out.push_str(&format!(
+            "### {icon} {} — {}\n\n",
+            case.name,
+            case.outcome.name()
+        ));
+        if let Some(e) = &case.expect {
+            out.push_str(&format!(
+                "Expected to end `{}`: {}\n\n",
+                e.verdict, e.reason
+            ));
+        }
+        if let Some(e) = &case.error {
+            out.push_str(&format!("> error: {e}\n\n"));
+        }
+        for r in &case.reports {
+            pair(&mut out, r);
+        }
+    }
+    out
+}
