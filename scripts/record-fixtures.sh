@@ -4,11 +4,12 @@
 # Every fixture is a real capture: the real AWS SDK talks to `tokaudit compare --offline`'s
 # emulator, with one named fault per known-bad case. This script only adds metadata
 # (name, description, expected verdict and finding ids) to what `--record` wrote; it never
-# touches a captured byte. Run it from the repository root after changing the emulator.
+# touches a captured byte. Run it from the repository root after changing the emulator;
+# pass a folder to record elsewhere (e.g. to compare with the committed corpus).
 set -euo pipefail
 cargo build --quiet
 bin=target/debug/tokaudit
-out=fixtures
+out=${1:-fixtures}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 long_system="You are a meticulous assistant for a billing team. Answer in one short sentence. $(printf 'Reference policy paragraph %s: tokens are billed per request, cached prefixes are billed at the cache rate, and every figure must match the invoice. ' $(seq 1 12))"

@@ -138,18 +138,13 @@ async fn run_case(case: &Case, args: &GateArgs) -> GateCase {
         report.tolerate(&case.tolerance);
     }
     gc.reports = pairs.into_iter().map(|(r, _)| r).collect();
-    gc.verdict = gc
-        .reports
-        .iter()
-        .map(|r| r.verdict)
-        .chain(gc.error.as_ref().map(|_| Verdict::Error))
-        .max_by_key(|v| match v {
-            Verdict::Pass => 0,
-            Verdict::Inconclusive => 1,
-            Verdict::Error => 2,
-            Verdict::Mismatch => 3,
-        })
-        .unwrap_or(Verdict::Error);
+    gc.verdict = Verdict::worst(
+        gc.reports
+            .iter()
+            .map(|r| r.verdict)
+            .chain(gc.error.as_ref().map(|_| Verdict::Error)),
+    )
+    .unwrap_or(Verdict::Error);
     gc.outcome = Outcome::of(gc.verdict, gc.expect.as_ref(), &gc.violations());
     gc
 }

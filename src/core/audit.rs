@@ -242,6 +242,19 @@ pub enum Verdict {
     Mismatch,
 }
 
+impl Verdict {
+    /// The most serious of several verdicts (mismatch, then error, then inconclusive, then
+    /// pass, the exit-code precedence); `None` for none.
+    pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Option<Verdict> {
+        verdicts.into_iter().max_by_key(|v| match v {
+            Verdict::Pass => 0,
+            Verdict::Inconclusive => 1,
+            Verdict::Error => 2,
+            Verdict::Mismatch => 3,
+        })
+    }
+}
+
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -566,10 +566,12 @@ fn anthropic_usage(u: &Usage, output: u64) -> Value {
     })
 }
 
-fn invoke_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
+/// An Anthropic Messages response body (`bedrock` picks the `msg_bdrk_` id prefix), and
+/// whether it carries usage (`no-body-usage` removes it).
+fn anthropic_body(g: &Generation, faults: &[Fault], bedrock: bool) -> (Value, bool) {
     let u = g.truth;
     let mut body = json!({
-        "id": format!("msg_bdrk_{}", &g.rid[..8]),
+        "id": format!("msg_{}{}", if bedrock { "bdrk_" } else { "" }, &g.rid[..8]),
         "type": "message",
         "role": "assistant",
         "model": g.model,
@@ -582,6 +584,12 @@ fn invoke_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>
     if no_usage && let Some(o) = body.as_object_mut() {
         o.remove("usage");
     }
+    (body, no_usage)
+}
+
+fn invoke_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
+    let u = g.truth;
+    let (body, no_usage) = anthropic_body(g, faults, true);
     let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
     let h = resp.headers_mut();
     h.insert("x-amzn-bedrock-invocation-latency", g.latency().into());
@@ -798,24 +806,10 @@ fn invoke_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Option
 }
 
 fn messages_response(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
-    let u = g.truth;
-    let mut body = json!({
-        "id": format!("msg_{}", &g.rid[..8]),
-        "type": "message",
-        "role": "assistant",
-        "model": g.model,
-        "content": [{"type": "text", "text": g.text()}],
-        "stop_reason": g.stop,
-        "stop_sequence": null,
-        "usage": anthropic_usage(&u, u.output),
-    });
-    let no_usage = faults.contains(&Fault::NoBodyUsage);
-    if no_usage && let Some(o) = body.as_object_mut() {
-        o.remove("usage");
-    }
+    let (body, no_usage) = anthropic_body(g, faults, false);
     (
         (StatusCode::OK, axum::Json(body)).into_response(),
-        (!no_usage).then_some(u),
+        (!no_usage).then_some(g.truth),
     )
 }
 
@@ -1032,7 +1026,15 @@ fn converse_stream_response(g: &Generation, faults: &[Fault]) -> (Response, Opti
         };
         events.push(("metadata", meta));
     }
-    let exception = stream_exception(faults);
+    // ConverseStream has no modelTimeoutException member (wire-formats §3.3): a model that
+    // times out mid-stream surfaces as modelStreamErrorException there.
+    let exception = stream_exception(faults).map(|t| {
+        if t == "modelTimeoutException" {
+            "modelStreamErrorException"
+        } else {
+            t
+        }
+    });
     let mut frames = Vec::new();
     for (i, (kind, mut payload)) in events.into_iter().enumerate() {
         if let Some(kind) = exception.filter(|_| i == 2) {

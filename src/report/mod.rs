@@ -343,16 +343,7 @@ impl Report {
             }
         }
         let exit_code = crate::exit::for_verdicts(cases.iter().map(|c| c.verdict));
-        let verdict = cases
-            .iter()
-            .map(|c| c.verdict)
-            .max_by_key(|v| match v {
-                Verdict::Pass => 0,
-                Verdict::Inconclusive => 1,
-                Verdict::Error => 2,
-                Verdict::Mismatch => 3,
-            })
-            .unwrap_or(Verdict::Error);
+        let verdict = Verdict::worst(cases.iter().map(|c| c.verdict)).unwrap_or(Verdict::Error);
         let spread = if with_spread {
             spread(&cases)
         } else {

@@ -77,7 +77,25 @@ pub(super) fn anthropic_usage(
     Ok(set)
 }
 
-pub(super) fn text_of_content(content: Option<&Value>, side: &mut Normalized) {
+/// Read an Anthropic Messages body (text, stop reason, `usage` into the body channel): the
+/// same on Bedrock InvokeModel and on `/v1/messages`.
+pub(super) fn read_anthropic_body(
+    capture: &Capture,
+    side: &mut Normalized,
+) -> Result<(), NormalizeError> {
+    let body = parse_json(buffered_body(capture)?, "body")?;
+    text_of_content(body.get("content"), side);
+    side.stop_reason = body
+        .get("stop_reason")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(usage) = body.get("usage").filter(|u| !u.is_null()) {
+        side.channels.body = Some(anthropic_usage(usage, "body:usage", false, true)?);
+    }
+    Ok(())
+}
+
+fn text_of_content(content: Option<&Value>, side: &mut Normalized) {
     for block in content.and_then(Value::as_array).into_iter().flatten() {
         if block.get("type").and_then(Value::as_str) == Some("text")
             && let Some(t) = block.get("text").and_then(Value::as_str)

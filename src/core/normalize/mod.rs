@@ -603,6 +603,29 @@ pub fn normalize(capture: &Capture) -> Result<Normalized, NormalizeError> {
     }
 }
 
+/// Count one SSE event into the stream facts and parse it; a cut or non-UTF-8 event is
+/// malformed input naming the event index.
+fn next_sse(
+    side: &mut Normalized,
+    index: usize,
+    raw: &bytes::Bytes,
+) -> Result<(String, crate::core::capture::SseEvent), NormalizeError> {
+    let facts = side.stream.get_or_insert_default();
+    facts.frames += 1;
+    facts.bytes += raw.len();
+    let at = format!("event[{index}]");
+    let sse = crate::core::capture::parse_sse(raw)
+        .map_err(|e| field_err(&at, format!("not UTF-8 ({e})")))?;
+    if !sse.complete {
+        // The connection closed mid-event: what arrived is not a complete event.
+        return Err(field_err(
+            &at,
+            "truncated event (the stream was cut mid-event)",
+        ));
+    }
+    Ok((at, sse))
+}
+
 fn sse_events(capture: &Capture) -> Result<&[bytes::Bytes], NormalizeError> {
     match capture.response.as_ref().map(|r| &r.body) {
         Some(ResponseBody::Sse(e)) => Ok(e),

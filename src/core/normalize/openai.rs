@@ -14,9 +14,9 @@
 
 use super::{
     Kind, NormalizeError, Normalized, Obs, UsageSet, buffered_body, count, failed_exchange,
-    field_err, parse_json, required, sse_events,
+    field_err, next_sse, parse_json, required, sse_events,
 };
-use crate::core::capture::{Capture, parse_sse};
+use crate::core::capture::Capture;
 use serde_json::Value;
 
 /// Parse an OpenAI `usage` object into the exclusive convention.
@@ -132,19 +132,9 @@ pub fn chat_stream(capture: &Capture) -> Result<Normalized, NormalizeError> {
         });
     let mut with_choices = 0;
     for (index, raw) in sse_events(capture)?.iter().enumerate() {
-        let facts = side.stream.get_or_insert_default();
-        facts.frames += 1;
-        facts.bytes += raw.len();
-        let at = format!("event[{index}]");
-        let sse = parse_sse(raw).map_err(|e| field_err(&at, format!("not UTF-8 ({e})")))?;
-        if !sse.complete {
-            return Err(field_err(
-                &at,
-                "truncated event (the stream was cut mid-event)",
-            ));
-        }
+        let (at, sse) = next_sse(&mut side, index, raw)?;
         if sse.data.trim() == "[DONE]" {
-            facts.terminal_frame = Some(index);
+            side.stream.get_or_insert_default().terminal_frame = Some(index);
             continue;
         }
         if sse.data.is_empty() {
