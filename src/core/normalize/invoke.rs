@@ -115,15 +115,7 @@ pub fn invoke(capture: &Capture) -> Result<Normalized, NormalizeError> {
         .response
         .as_ref()
         .expect("checked by failed_exchange");
-    let body = parse_json(buffered_body(capture)?, "body")?;
-    text_of_content(body.get("content"), &mut side);
-    side.stop_reason = body
-        .get("stop_reason")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    if let Some(usage) = body.get("usage").filter(|u| !u.is_null()) {
-        side.channels.body = Some(anthropic_usage(usage, "body:usage", false, true)?);
-    }
+    read_anthropic_body(capture, &mut side)?;
 
     let mut headers = UsageSet::default();
     for (field, name) in [
@@ -327,21 +319,7 @@ pub(super) fn apply_anthropic_event(
         }
         "error" => {
             let err = event.get("error").unwrap_or(&Value::Null);
-            side.failure = Some(super::Failure {
-                kind: "error",
-                name: err
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("error")
-                    .to_string(),
-                message: err
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                frame: Some(index),
-                status: None,
-            });
+            side.failure = Some(super::Failure::in_band(index, err));
             return Ok(false);
         }
         _ => side.stream.get_or_insert_default().ignored_events += 1,

@@ -339,6 +339,20 @@ pub struct Failure {
     pub status: Option<u16>,
 }
 
+impl Failure {
+    /// An in-band error event of a stream (`{"type": …|"code": …, "message": …}`).
+    fn in_band(index: usize, err: &Value) -> Failure {
+        let text = |k: &str| err.get(k).and_then(Value::as_str);
+        Failure {
+            kind: "error",
+            name: text("type").or(text("code")).unwrap_or("error").to_string(),
+            message: text("message").unwrap_or_default().to_string(),
+            frame: Some(index),
+            status: None,
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.frame, self.status) {

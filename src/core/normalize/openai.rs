@@ -142,22 +142,7 @@ pub fn chat_stream(capture: &Capture) -> Result<Normalized, NormalizeError> {
         }
         let chunk = parse_json(sse.data.as_bytes(), format!("{at} data"))?;
         if let Some(err) = chunk.get("error").filter(|e| e.is_object()) {
-            side.failure = Some(super::Failure {
-                kind: "error",
-                name: err
-                    .get("type")
-                    .or_else(|| err.get("code"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("error")
-                    .to_string(),
-                message: err
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                frame: Some(index),
-                status: None,
-            });
+            side.failure = Some(super::Failure::in_band(index, err));
             break;
         }
         let choices = chunk.get("choices").and_then(Value::as_array);
