@@ -733,6 +733,18 @@ mod serve {
             .args(extra))
     }
 
+    /// SIGTERM (what supervisors and CI runners send) stops the emulator cleanly, exit 0.
+    #[cfg(unix)]
+    #[test]
+    fn sigterm_stops_serve_cleanly() {
+        let mut server = serve(&[]);
+        let pid = server.child.id().to_string();
+        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let exit = server.child.wait().unwrap();
+        assert_eq!(exit.code(), Some(0), "{exit:?}");
+    }
+
     #[test]
     fn compare_through_aws_config_passes_against_serve() {
         let server = serve(&[]);
