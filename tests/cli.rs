@@ -739,7 +739,10 @@ mod serve {
     fn sigterm_stops_serve_cleanly() {
         let mut server = serve(&[]);
         let pid = server.child.id().to_string();
-        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
         assert!(status.success());
         let exit = server.child.wait().unwrap();
         assert_eq!(exit.code(), Some(0), "{exit:?}");
