@@ -26,6 +26,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         .await
         .with_context(|| format!("cannot listen on {addr} (port in use? try --port 0)"))?;
     let local = listener.local_addr()?;
+    let shutdown = shutdown_signal().context("cannot install the SIGTERM / Ctrl-C handlers")?;
     // Written without `println!`: a closed stdout (a supervisor that read the URL and went
     // away) must not take the server down.
     let mut banner = format!("tokaudit emulator listening on http://{local}\n");
@@ -40,31 +41,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         let _ = out.write_all(banner.as_bytes()).and_then(|_| out.flush());
     }
     axum::serve(emulator::no_delay(listener), emulator::router(emulator))
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(shutdown)
         .await
         .context("the emulator stopped with an error")?;
     Ok(crate::exit::SUCCESS)
 }
 
-async fn shutdown() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Register the stop signals now (not lazily on first poll): the URL is printed right after,
+/// and a supervisor that reads it may send SIGTERM at once.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
