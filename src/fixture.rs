@@ -236,6 +236,17 @@ impl Fixture {
         }
     }
 
+    /// The report metadata of this case.
+    pub fn meta(&self) -> crate::report::CaseMeta {
+        crate::report::CaseMeta {
+            name: self.name.clone(),
+            target: self.target.clone(),
+            api: self.api,
+            model: self.model.clone(),
+            region: self.region.clone(),
+        }
+    }
+
     /// Parse a fixture from JSON text, checking the version first and every frame view.
     pub fn parse(text: &str) -> Result<Self, FixtureError> {
         let value: Value = serde_json::from_str(text).map_err(|e| FixtureError::Json {

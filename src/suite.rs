@@ -193,6 +193,31 @@ pub struct SuiteError {
     pub message: String,
 }
 
+/// Parse a value the command line also takes (same enum, same spelling), or say which ones
+/// are allowed.
+fn choice<T: clap::ValueEnum>(
+    value: Option<&Spanned<String>>,
+    default: T,
+    key: &str,
+    case: &str,
+) -> Result<T, (usize, String)> {
+    let Some(v) = value else { return Ok(default) };
+    T::from_str(v.get_ref(), false).map_err(|_| {
+        let allowed: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|x| x.to_possible_value().map(|p| p.get_name().to_string()))
+            .collect();
+        (
+            v.span().start,
+            format!(
+                "case {case:?}: {key} {:?} is not one of {}",
+                v.get_ref(),
+                allowed.join(", ")
+            ),
+        )
+    })
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
@@ -246,40 +271,20 @@ impl Suite {
                     "a case with this name already exists; names must be unique".into(),
                 ));
             }
-            let target = match s.target.as_ref().or(d.target.as_ref()) {
-                None => TargetKind::Bedrock,
-                Some(t) => match t.get_ref().as_str() {
-                    "bedrock" => TargetKind::Bedrock,
-                    "openai" => TargetKind::Openai,
-                    "anthropic" => TargetKind::Anthropic,
-                    other => {
-                        return Err(err(
-                            t.span().start,
-                            format!(
-                                "case {:?}: target {other:?} is not one of bedrock, openai, anthropic",
-                                c.name
-                            ),
-                        ));
-                    }
-                },
-            };
-            let api = match s.api.as_ref().or(d.api.as_ref()) {
-                None => ApiChoice::Both,
-                Some(a) => match a.get_ref().as_str() {
-                    "invoke" => ApiChoice::Invoke,
-                    "converse" => ApiChoice::Converse,
-                    "both" => ApiChoice::Both,
-                    other => {
-                        return Err(err(
-                            a.span().start,
-                            format!(
-                                "case {:?}: api {other:?} is not one of invoke, converse, both",
-                                c.name
-                            ),
-                        ));
-                    }
-                },
-            };
+            let target = choice(
+                s.target.as_ref().or(d.target.as_ref()),
+                TargetKind::Bedrock,
+                "target",
+                &c.name,
+            )
+            .map_err(|(at, m)| err(at, m))?;
+            let api = choice(
+                s.api.as_ref().or(d.api.as_ref()),
+                ApiChoice::Both,
+                "api",
+                &c.name,
+            )
+            .map_err(|(at, m)| err(at, m))?;
             let positive =
                 |v: Option<&Spanned<i64>>, key: &str, default: u32| -> Result<u32, SuiteError> {
                     match v {

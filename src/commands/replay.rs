@@ -42,13 +42,7 @@ pub fn load_and_audit(path: &Path) -> (CaseReport, Option<Fixture>) {
             );
         }
     };
-    let meta = CaseMeta {
-        name: fx.name.clone(),
-        target: fx.target.clone(),
-        api: fx.api,
-        model: fx.model.clone(),
-        region: fx.region.clone(),
-    };
+    let meta = fx.meta();
     let sides = fx
         .captures()
         .map_err(|e| e.to_string())

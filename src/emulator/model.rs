@@ -120,6 +120,22 @@ impl Builder {
         self.prefix = self.total;
         self.key = Some(self.hash);
     }
+    /// Tool definitions count as their JSON text.
+    fn tools(&mut self, tools: Option<&Value>) {
+        if let Some(t) = tools {
+            let t = t.to_string();
+            self.add(count_tokens(&t), &t);
+        }
+    }
+    fn finish(self, last_user: String, max_tokens: u64) -> ModelRequest {
+        ModelRequest {
+            input_total: self.total,
+            cache_prefix: self.prefix,
+            cache_key: self.key,
+            last_user,
+            max_tokens,
+        }
+    }
 }
 
 fn block_text(block: &Value) -> String {
@@ -169,10 +185,7 @@ pub fn from_invoke(body: &Value) -> Result<ModelRequest, Invalid> {
             Invalid("Malformed input request: messages: expected at least 1 message".into())
         })?;
     let mut b = Builder::new();
-    if let Some(tools) = body.get("tools") {
-        let t = tools.to_string();
-        b.add(count_tokens(&t), &t);
-    }
+    b.tools(body.get("tools"));
     match body.get("system") {
         Some(Value::String(s)) => b.add(count_tokens(s), s),
         Some(Value::Array(blocks)) => {
@@ -222,13 +235,7 @@ pub fn from_invoke(body: &Value) -> Result<ModelRequest, Invalid> {
             last_user = text;
         }
     }
-    Ok(ModelRequest {
-        input_total: b.total,
-        cache_prefix: b.prefix,
-        cache_key: b.key,
-        last_user,
-        max_tokens,
-    })
+    Ok(b.finish(last_user, max_tokens))
 }
 
 /// Parse a Converse body, validating it as Bedrock does.
@@ -249,10 +256,7 @@ pub fn from_converse(body: &Value) -> Result<ModelRequest, Invalid> {
         })?,
     };
     let mut b = Builder::new();
-    if let Some(tools) = body.get("toolConfig") {
-        let t = tools.to_string();
-        b.add(count_tokens(&t), &t);
-    }
+    b.tools(body.get("toolConfig"));
     for block in body
         .get("system")
         .and_then(Value::as_array)
@@ -298,13 +302,7 @@ pub fn from_converse(body: &Value) -> Result<ModelRequest, Invalid> {
             last_user = text;
         }
     }
-    Ok(ModelRequest {
-        input_total: b.total,
-        cache_prefix: b.prefix,
-        cache_key: b.key,
-        last_user,
-        max_tokens,
-    })
+    Ok(b.finish(last_user, max_tokens))
 }
 
 /// Parse an Anthropic Messages API body (`/v1/messages`): the InvokeModel shape with `model`
@@ -339,10 +337,7 @@ pub fn from_openai(body: &Value) -> Result<ModelRequest, Invalid> {
             .ok_or_else(|| Invalid(format!("max_tokens: {v} is not a positive integer")))?,
     };
     let mut b = Builder::new();
-    if let Some(tools) = body.get("tools") {
-        let t = tools.to_string();
-        b.add(count_tokens(&t), &t);
-    }
+    b.tools(body.get("tools"));
     let parts = |m: &Value| -> Vec<(String, bool)> {
         match m.get("content") {
             Some(Value::String(s)) => vec![(s.clone(), m.get("cache_control").is_some())],
@@ -386,13 +381,7 @@ pub fn from_openai(body: &Value) -> Result<ModelRequest, Invalid> {
             last_user = text;
         }
     }
-    Ok(ModelRequest {
-        input_total: b.total,
-        cache_prefix: b.prefix,
-        cache_key: b.key,
-        last_user,
-        max_tokens,
-    })
+    Ok(b.finish(last_user, max_tokens))
 }
 
 const LOREM: &[&str] = &[

@@ -182,7 +182,7 @@ mod tests {
     use super::*;
     use crate::core::normalize::normalize;
     use crate::fixture::Fixture;
-    use crate::report::{CaseMeta, CaseReport};
+    use crate::report::CaseReport;
 
     fn replay(name: &str) -> Report {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -190,13 +190,7 @@ mod tests {
             .join(name);
         let fx = Fixture::load(&path).unwrap();
         let (ns, st) = fx.captures().unwrap();
-        let meta = CaseMeta {
-            name: fx.name.clone(),
-            target: fx.target.clone(),
-            api: fx.api,
-            model: fx.model.clone(),
-            region: fx.region.clone(),
-        };
+        let meta = fx.meta();
         Report::new(vec![CaseReport::audited(
             meta,
             normalize(&ns).unwrap(),
