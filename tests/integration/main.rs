@@ -1,0 +1,15 @@
+//! The integration suite: drives the real `tokaudit` binary against the committed fixtures,
+//! the in-process emulator (`compare --offline`) and `tokaudit serve` processes, all on
+//! loopback. One test binary (one link), one module per job, ripgrep style; reports are
+//! asserted on parsed JSON, not on strings.
+
+mod util;
+
+mod compare;
+mod gate;
+mod gateway;
+mod malformed;
+mod regression;
+mod replay;
+mod secrets;
+mod serve;

@@ -1,0 +1,159 @@
+use crate::util::*;
+
+/// Every committed fixture replays to the verdict and findings it declares.
+#[test]
+fn corpus_replays_to_its_expected_verdicts() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(fixtures()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let fx: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let expect = &fx["expect"];
+        let r = run(tokaudit()
+            .arg("replay")
+            .arg(&path)
+            .args(["--format", "json"]));
+        let report = r.json();
+        let case = &report["cases"][0];
+        let name = path.display();
+        assert_eq!(case["verdict"], expect["verdict"], "{name}: {}", r.stdout);
+        let mut want: Vec<String> = expect["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        want.sort();
+        assert_eq!(violations(case), want, "{name}");
+        assert_eq!(
+            r.code,
+            exit_for(expect["verdict"].as_str().unwrap()),
+            "{name}"
+        );
+        // The table marks the violated invariant on a row, unless it concerns no field.
+        for f in case["findings"].as_array().unwrap() {
+            if f["severity"] == "violation" && f.get("field").is_some() {
+                let row = case["rows"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|r| r["field"] == f["field"])
+                    .unwrap();
+                assert!(
+                    row["invariants"]
+                        .as_array()
+                        .unwrap()
+                        .contains(&f["invariant"]),
+                    "{name}: {row}"
+                );
+                assert_eq!(row["status"], "mismatch", "{name}");
+            }
+        }
+        seen += 1;
+    }
+    assert!(seen >= 18, "expected the whole corpus, saw {seen}");
+}
+
+#[test]
+fn the_good_pair_prints_a_diff_table_and_exits_0() {
+    let r = run(tokaudit()
+        .args(["replay"])
+        .arg(fixtures().join("invoke-write-hi.json")));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for needle in [
+        "field",
+        "non-streaming (source)",
+        "streaming (source)",
+        "delta",
+        "verdict",
+        "body:usage.input_tokens",
+        "message_delta.usage.output_tokens",
+        "PASS",
+    ] {
+        assert!(
+            r.stdout.contains(needle),
+            "missing {needle:?} in\n{}",
+            r.stdout
+        );
+    }
+    assert!(
+        !r.stdout.contains('\u{1b}'),
+        "no colour when stdout is not a terminal"
+    );
+}
+
+#[test]
+fn known_bad_tables_mark_field_and_invariant() {
+    let r = run(tokaudit()
+        .args(["replay"])
+        .arg(fixtures().join("invoke-headers-disagree.json")));
+    assert_eq!(r.code, 1);
+    let row = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("│ input "))
+        .expect("input row");
+    assert!(row.contains("✗ headers-match-body"), "{row}");
+    assert!(r.stdout.contains("hint:"), "findings carry hints");
+}
+
+#[test]
+fn json_report_carries_provenance_for_every_number() {
+    let r = run(tokaudit()
+        .args(["replay", "--format", "json"])
+        .arg(fixtures()));
+    let report = r.json();
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["exit_code"], 1);
+    let mut numbers = 0;
+    fn walk(v: &Value, numbers: &mut usize) {
+        match v {
+            Value::Object(m) => {
+                if m.contains_key("value") && m["value"].is_u64() {
+                    *numbers += 1;
+                    assert!(
+                        m["source"].as_str().is_some_and(|s| !s.is_empty()),
+                        "number without provenance: {v}"
+                    );
+                    assert!(
+                        ["reported", "derived", "placeholder"]
+                            .contains(&m["kind"].as_str().unwrap()),
+                        "{v}"
+                    );
+                }
+                m.values().for_each(|x| walk(x, numbers));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, numbers)),
+            _ => {}
+        }
+    }
+    walk(&report, &mut numbers);
+    assert!(numbers > 300, "only {numbers} numbers found");
+    let summary = &report["summary"];
+    assert_eq!(summary["cases"], 18);
+}
+
+#[test]
+fn zero_fixtures_is_an_error_not_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(tokaudit().arg("replay").arg(dir.path()));
+    assert_eq!(r.code, 3);
+    assert!(
+        r.stderr.contains("no fixtures (*.json) found"),
+        "{}",
+        r.stderr
+    );
+    let r = run(tokaudit().args(["replay", "/nonexistent/tokaudit"]));
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("no such file or folder"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    let r = run(tokaudit().args(["replay", "--format", "yaml", "x"]));
+    assert_eq!(r.code, 2);
+    let r = run(tokaudit().args(["compare", "--prompt", "x", "--runs", "0", "--offline"]));
+    assert_eq!(r.code, 2);
+}

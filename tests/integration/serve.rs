@@ -1,0 +1,184 @@
+//! `serve` as its own process, with `compare --endpoint-url` going through aws-config.
+
+use crate::util::*;
+
+fn compare_against(server: &Server, extra: &[&str]) -> Run {
+    run(tokaudit()
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLETOKAUDIT0")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "not-a-real-secret-for-loopback-tests",
+        )
+        .args([
+            "compare",
+            "--prompt",
+            "Write Hi",
+            "--region",
+            "eu-west-1",
+            "--format",
+            "json",
+            "--endpoint-url",
+            &server.url,
+        ])
+        .args(extra))
+}
+
+/// SIGTERM (what supervisors and CI runners send) stops the emulator cleanly, exit 0.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_serve_cleanly() {
+    let mut server = serve(&[]);
+    let pid = server.child_mut().id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.child_mut().wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+}
+
+#[test]
+fn compare_through_aws_config_passes_against_serve() {
+    let server = serve(&[]);
+    let r = compare_against(&server, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["cases"][0]["region"], "eu-west-1");
+}
+
+fn post(url: &str, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+/// Bad JSON, an oversized body, an unknown route, a wrong method, a bad fault header:
+/// each an AWS-style error, and the server keeps serving.
+#[test]
+fn malformed_requests_get_aws_errors_and_the_server_survives() {
+    let server = serve(&[]);
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("/model/m/invoke", b"{not json".to_vec(), 400, "validationexception"),
+        ("/model/m/converse", b"{\"messages\": []}".to_vec(), 400, "validationexception"),
+        ("/model/m/invoke", br#"{"anthropic_version":"bedrock-2023-05-31","max_tokens":-1,"messages":[{"role":"user","content":"x"}]}"#.to_vec(), 400, "validationexception"),
+        ("/model/m/invoke", vec![b' '; 26_000_000], 413, "validationexception"),
+        ("/nope", b"{}".to_vec(), 404, "unknownoperationexception"),
+    ];
+    for (path, body, status, kind) in cases {
+        let (got, head, text) = post(&server.url, path, &body, &[]);
+        assert_eq!(got, status, "{path}: {head}");
+        assert!(
+            head.contains(&format!("x-amzn-errortype: {kind}")),
+            "{path}: {head}"
+        );
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: body {text:?}: {e}"));
+        assert!(v["message"].is_string(), "{path}: {v}");
+    }
+    let (got, head, _) = post(
+        &server.url,
+        "/model/m/converse",
+        b"{}",
+        &[("x-tokaudit-fault", "bogus")],
+    );
+    assert_eq!(got, 400, "{head}");
+    // Still serving.
+    let r = compare_against(&server, &["--api", "converse"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// The ledger lists every request with what was reported; a cache write then a read is
+/// visible in it.
+#[test]
+fn the_ledger_shows_a_cache_write_then_read() {
+    let server = serve(&[]);
+    let r = compare_against(
+        &server,
+        &[
+            "--api",
+            "invoke",
+            "--system",
+            "You are terse and exact.",
+            "--cache",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let (status, _, body) = {
+        use std::io::{Read, Write};
+        let addr = server.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(
+            format!("GET /_tokaudit/ledger HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let (head, body) = out.split_once("\r\n\r\n").unwrap();
+        (
+            head.split(' ').nth(1).unwrap().to_string(),
+            head.to_string(),
+            body.to_string(),
+        )
+    };
+    assert_eq!(status, "200");
+    let ledger: Value = serde_json::from_str(&body).unwrap();
+    let entries = ledger["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["operation"], "InvokeModel");
+    assert_eq!(entries[1]["operation"], "InvokeModelWithResponseStream");
+    let write = entries[0]["reported"]["cache_write"].as_u64().unwrap();
+    assert!(write > 0);
+    assert_eq!(entries[1]["reported"]["cache_read"].as_u64(), Some(write));
+    assert_eq!(entries[1]["reported"]["cache_write"].as_u64(), Some(0));
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["request_id"].as_str().is_some_and(|id| id.len() == 36))
+    );
+}
+
+#[test]
+fn a_fault_rate_hits_some_requests_only() {
+    let server = serve(&["metrics-skew@0.5"]);
+    let r = compare_against(
+        &server,
+        &["--api", "invoke", "--runs", "12", "--concurrency", "4"],
+    );
+    let report = r.json();
+    let (m, p) = (
+        report["summary"]["mismatch"].as_u64().unwrap(),
+        report["summary"]["pass"].as_u64().unwrap(),
+    );
+    assert_eq!(m + p, 12);
+    assert!(m > 0 && p > 0, "mismatch {m}, pass {p}");
+}
+
+#[test]
+fn a_server_wide_fault_is_reported() {
+    let server = serve(&["metrics-skew"]);
+    let r = compare_against(&server, &["--api", "invoke"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(violations(&r.json()["cases"][0]), ["metrics-match-events"]);
+}

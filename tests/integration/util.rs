@@ -1,0 +1,126 @@
+//! Shared set-up for the integration suite: the hermetic binary, runs, and report helpers.
+
+pub use assert_cmd::Command;
+pub use serde_json::Value;
+pub use std::io::{BufRead, BufReader};
+pub use std::path::{Path, PathBuf};
+pub use std::process::{Child, Stdio};
+pub use std::time::{Duration, Instant};
+
+/// The committed fixture corpus.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// The binary with a hermetic environment: no AWS configuration, no instance-metadata probe.
+pub fn tokaudit() -> Command {
+    let mut cmd = Command::cargo_bin("tokaudit").expect("binary built");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") || k == "TOKAUDIT_MODEL" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/tokaudit-test/config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/tokaudit-test/credentials",
+        )
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// What one run of the binary left behind.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Stdout parsed as JSON (panics with both streams when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// Run to completion and collect the exit code and both streams.
+pub fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().expect("runs");
+    Run {
+        code: out.status.code().expect("exited normally, not by a signal"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The sorted, de-duplicated invariant ids of a case's violations.
+pub fn violations(case: &Value) -> Vec<String> {
+    let mut v: Vec<String> = case["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "violation")
+        .map(|f| f["invariant"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The documented exit code of a verdict.
+pub fn exit_for(verdict: &str) -> i32 {
+    match verdict {
+        "pass" => 0,
+        "mismatch" => 1,
+        "error" => 3,
+        "inconclusive" => 4,
+        other => panic!("unknown verdict {other}"),
+    }
+}
+
+/// A `tokaudit serve` process on a free loopback port, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `tokaudit serve` with these faults and wait for its URL.
+pub fn serve(faults: &[&str]) -> Server {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tokaudit"));
+    cmd.args(["serve", "--port", "0"]);
+    for f in faults {
+        cmd.args(["--fault", f]);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    Server { child, url }
+}
+
+impl Server {
+    /// The process, for signals and waits.
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
