@@ -8,6 +8,7 @@ mod util;
 mod compare;
 mod gate;
 mod gateway;
+mod golden;
 mod malformed;
 mod regression;
 mod replay;
