@@ -12,9 +12,10 @@ use bytes::Bytes;
 use std::time::{Duration, Instant};
 use tokaudit::core::audit::audit;
 use tokaudit::core::capture::{
-    Capture, Operation, RecordedRequest, RecordedResponse, ResponseBody, encode_frame,
+    Capture, Operation, RecordedRequest, RecordedResponse, ResponseBody,
 };
 use tokaudit::core::normalize::normalize;
+use tokaudit::core::wire::eventstream::encode_frame;
 
 const TARGET_BYTES: usize = 50 * 1024 * 1024;
 const ROUNDS: usize = 7;

@@ -8,8 +8,8 @@
 
 use crate::core::capture::{
     Api, Capture, Operation, RecordedRequest, RecordedResponse, ResponseBody, TransportError,
-    decode_frame,
 };
+use crate::core::wire::eventstream::decode_frame;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
@@ -331,7 +331,7 @@ fn body_view(bytes: &[u8]) -> (Option<Value>, Option<String>) {
 
 fn sse_view(raw: &Bytes) -> SseRecord {
     let text = String::from_utf8_lossy(raw).into_owned();
-    let data = crate::core::capture::parse_sse(raw)
+    let data = crate::core::wire::sse::parse_sse(raw)
         .ok()
         .and_then(|e| serde_json::from_str(&e.data).ok());
     SseRecord { raw: text, data }

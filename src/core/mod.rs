@@ -5,3 +5,5 @@ pub mod audit;
 pub mod capture;
 pub mod ledger;
 pub mod normalize;
+pub mod redact;
+pub mod wire;

@@ -12,7 +12,8 @@
 pub mod faults;
 pub mod model;
 
-use crate::core::capture::{Operation, encode_frame};
+use crate::core::capture::Operation;
+use crate::core::wire::eventstream::encode_frame;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};

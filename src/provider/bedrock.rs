@@ -188,7 +188,7 @@ impl BedrockClient {
         let explained = response.as_ref().is_some_and(|r| {
             !(200..300).contains(&r.status)
                 || matches!(&r.body, crate::core::capture::ResponseBody::Frames(f)
-                    if f.iter().any(|raw| crate::core::capture::decode_frame(raw)
+                    if f.iter().any(|raw| crate::core::wire::eventstream::decode_frame(raw)
                         .is_ok_and(|d| d.message_type != "event")))
         });
         Capture {

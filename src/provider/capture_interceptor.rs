@@ -7,7 +7,9 @@
 //! for event streams a pass-through body that splits the bytes into frames by their length
 //! prefix while the SDK decodes the very same stream. See `shared/reference/rust-stack.md` §3.
 
-use crate::core::capture::{RecordedRequest, RecordedResponse, ResponseBody, redact_headers};
+use crate::core::capture::{RecordedRequest, RecordedResponse, ResponseBody};
+use crate::core::redact::redact_headers;
+use crate::core::wire::eventstream::FrameSplitter;
 use aws_sdk_bedrockruntime::config::interceptors::{
     AfterDeserializationInterceptorContextRef, BeforeDeserializationInterceptorContextMut,
     BeforeTransmitInterceptorContextRef,
@@ -15,7 +17,7 @@ use aws_sdk_bedrockruntime::config::interceptors::{
 use aws_sdk_bedrockruntime::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_types::body::SdkBody;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -33,7 +35,7 @@ pub struct Recording {
     pub body: Option<Bytes>,
     /// Event-stream frames, if the response was a stream.
     pub frames: Option<Vec<Bytes>>,
-    pending: BytesMut,
+    splitter: FrameSplitter,
 }
 
 impl Recording {
@@ -43,9 +45,7 @@ impl Recording {
         let body = match &self.frames {
             Some(frames) => {
                 let mut frames = frames.clone();
-                if !self.pending.is_empty() {
-                    frames.push(Bytes::copy_from_slice(&self.pending));
-                }
+                frames.extend(self.splitter.tail());
                 ResponseBody::Frames(frames)
             }
             None => ResponseBody::Buffered(self.body.clone().unwrap_or_default()),
@@ -108,7 +108,7 @@ impl Intercept for CaptureInterceptor {
         rec.status = None;
         rec.body = None;
         rec.frames = None;
-        rec.pending.clear();
+        rec.splitter = FrameSplitter::default();
         Ok(())
     }
 
@@ -181,19 +181,10 @@ impl http_body::Body for Tee {
             && let Some(data) = frame.data_ref()
         {
             let mut rec = lock(&self.recording);
-            rec.pending.extend_from_slice(data);
-            loop {
-                let p = &rec.pending;
-                if p.len() < 4 {
-                    break;
-                }
-                let len = u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize;
-                if len < 16 || p.len() < len {
-                    break;
-                }
-                let raw = rec.pending.split_to(len).freeze();
-                rec.frames.get_or_insert_default().push(raw);
-            }
+            let Recording {
+                splitter, frames, ..
+            } = &mut *rec;
+            splitter.push(data, frames.get_or_insert_default());
         }
         polled
     }

@@ -10,8 +10,9 @@
 use super::Prompt;
 use crate::core::capture::{
     Api, Capture, Operation, RecordedRequest, RecordedResponse, ResponseBody, TransportError,
-    redact_headers, split_sse,
 };
+use crate::core::redact::redact_headers;
+use crate::core::wire::sse::split_sse;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{Value, json};

@@ -49,7 +49,7 @@ fn with_chunk(i: usize, chunk: &str) -> String {
     let mut fx = good();
     let frame = &mut fx["streaming"]["response"]["frames"][i];
     let payload = serde_json::json!({"bytes": B64.encode(chunk), "p": "abc"});
-    let raw = tokaudit::core::capture::encode_frame(
+    let raw = tokaudit::core::wire::eventstream::encode_frame(
         &[
             (":event-type", "chunk"),
             (":content-type", "application/json"),

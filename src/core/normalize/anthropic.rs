@@ -5,8 +5,9 @@
 //! of an AWS event stream, and without `invocationMetrics`. `ping` is ignored; an `error`
 //! event ends the stream as a runtime failure. See `shared/reference/wire-formats.md` §5.
 
+use super::Normalized;
 use super::invoke::{InvokeStreamReducer, apply_anthropic_event, read_anthropic_body};
-use super::{NormalizeError, Normalized, failed_exchange, next_sse, parse_json, sse_events};
+use super::read::{NormalizeError, failed_exchange, next_sse, parse_json, sse_events};
 use crate::core::capture::Capture;
 
 /// Normalize a buffered `/v1/messages` exchange.

@@ -6,11 +6,13 @@
 //! accepted, never counted twice. `totalTokens` includes cache tokens.
 //! See `shared/reference/wire-formats.md` §3.
 
-use super::{
-    Field, Kind, NormalizeError, Normalized, UsageSet, buffered_body, count, failed_exchange,
-    field_err, frame_failure, frames, parse_json, put, required,
+use super::read::{
+    NormalizeError, buffered_body, count, failed_exchange, field_err, frame_failure, frames,
+    parse_json, put, required,
 };
-use crate::core::capture::{Capture, decode_frame};
+use super::{Field, Kind, Normalized, UsageSet};
+use crate::core::capture::Capture;
+use crate::core::wire::eventstream::decode_frame;
 use serde_json::Value;
 
 /// Parse a Converse `TokenUsage` object.
@@ -162,9 +164,8 @@ pub fn converse_stream(capture: &Capture) -> Result<Normalized, NormalizeError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::capture::{
-        Operation, RecordedRequest, RecordedResponse, ResponseBody, encode_frame,
-    };
+    use crate::core::capture::{Operation, RecordedRequest, RecordedResponse, ResponseBody};
+    use crate::core::wire::eventstream::encode_frame;
     use serde_json::json;
 
     fn capture(op: Operation, body: ResponseBody) -> Capture {

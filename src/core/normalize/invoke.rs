@@ -6,11 +6,13 @@
 //! the last one wins, they are never summed), and in `amazon-bedrock-invocationMetrics` on
 //! the last chunk. See `shared/reference/wire-formats.md` §1, §2.
 
-use super::{
-    Field, Kind, NormalizeError, Normalized, Obs, UsageSet, buffered_body, count, failed_exchange,
-    field_err, frame_failure, frames, parse_json, put, required,
+use super::read::{
+    NormalizeError, buffered_body, count, failed_exchange, field_err, frame_failure, frames,
+    parse_json, put, required,
 };
-use crate::core::capture::{Capture, decode_frame};
+use super::{Field, Kind, Normalized, Obs, UsageSet};
+use crate::core::capture::Capture;
+use crate::core::wire::eventstream::decode_frame;
 use base64::Engine;
 use serde_json::Value;
 
@@ -24,8 +26,8 @@ pub const HEADER_CACHE_READ: &str = "x-amzn-bedrock-cache-read-input-token-count
 pub const HEADER_CACHE_WRITE: &str = "x-amzn-bedrock-cache-write-input-token-count";
 
 /// Parse an Anthropic `usage` object. `placeholder_output` marks `output_tokens` as the
-/// `message_start` placeholder; `output_required` is false for `message_delta`-style partial
-/// objects only when the caller allows it.
+/// `message_start` placeholder; `input_required` is false for `message_delta`, whose usage
+/// may carry only the (cumulative) output.
 pub(super) fn anthropic_usage(
     usage: &Value,
     at: &str,
@@ -330,9 +332,8 @@ pub(super) fn apply_anthropic_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::capture::{
-        Operation, RecordedRequest, RecordedResponse, ResponseBody, encode_frame,
-    };
+    use crate::core::capture::{Operation, RecordedRequest, RecordedResponse, ResponseBody};
+    use crate::core::wire::eventstream::encode_frame;
     use serde_json::json;
 
     fn capture(

@@ -12,10 +12,11 @@
 //! which gateways put on an empty or (LiteLLM) a non-empty `choices`. A chunk is a usage chunk
 //! when its `usage` is non-null. See `shared/reference/wire-formats.md` §6.
 
-use super::{
-    Kind, NormalizeError, Normalized, Obs, UsageSet, buffered_body, count, failed_exchange,
-    field_err, next_sse, parse_json, required, sse_events,
+use super::read::{
+    NormalizeError, buffered_body, count, failed_exchange, field_err, next_sse, parse_json,
+    required, sse_events,
 };
+use super::{Kind, Normalized, Obs, UsageSet};
 use crate::core::capture::Capture;
 use serde_json::Value;
 
@@ -176,10 +177,9 @@ pub fn chat_stream(capture: &Capture) -> Result<Normalized, NormalizeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::capture::{
-        Operation, RecordedRequest, RecordedResponse, ResponseBody, split_sse,
-    };
+    use crate::core::capture::{Operation, RecordedRequest, RecordedResponse, ResponseBody};
     use crate::core::normalize::Field;
+    use crate::core::wire::sse::split_sse;
     use serde_json::json;
 
     fn capture(op: Operation, request: Value, body: ResponseBody) -> Capture {

@@ -1,0 +1,266 @@
+//! The normalized record: usage fields, observations with their provenance, and the usage
+//! channels one response can carry.
+
+use serde::Serialize;
+use std::fmt;
+
+/// A usage field of the normalized record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// Uncached input tokens.
+    Input,
+    /// Input tokens read from the prompt cache.
+    CacheRead,
+    /// Input tokens written to the prompt cache.
+    CacheWrite,
+    /// `input + cache_read + cache_write` (always derived).
+    InputTotal,
+    /// Output tokens.
+    Output,
+    /// The total, reported or derived.
+    Total,
+    /// Reasoning tokens, a subset of output (OpenAI-shaped usage only).
+    Reasoning,
+}
+
+impl Field {
+    /// Every field, in table order.
+    pub const ALL: [Field; 7] = [
+        Field::Input,
+        Field::CacheRead,
+        Field::CacheWrite,
+        Field::InputTotal,
+        Field::Output,
+        Field::Total,
+        Field::Reasoning,
+    ];
+
+    /// The field's name as used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Input => "input",
+            Field::CacheRead => "cache_read",
+            Field::CacheWrite => "cache_write",
+            Field::InputTotal => "input_total",
+            Field::Output => "output",
+            Field::Total => "total",
+            Field::Reasoning => "reasoning",
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a number came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Carried on the wire as the final figure for its channel.
+    Reported,
+    /// Computed by tokaudit from reported numbers.
+    Derived,
+    /// Carried on the wire but documented as not final (`message_start.usage.output_tokens`).
+    Placeholder,
+}
+
+/// One number with its provenance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Obs {
+    /// The count.
+    pub value: u64,
+    /// Where it came from, e.g. `frame[4] message_delta.usage.output_tokens`.
+    pub source: String,
+    /// Reported, derived or placeholder.
+    pub kind: Kind,
+}
+
+impl Obs {
+    pub(super) fn reported(value: u64, source: String) -> Self {
+        Obs {
+            value,
+            source,
+            kind: Kind::Reported,
+        }
+    }
+}
+
+/// The usage numbers of one channel (or the chosen usage of a side).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct UsageSet {
+    /// Uncached input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<Obs>,
+    /// Cache read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_read: Option<Obs>,
+    /// Cache write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_write: Option<Obs>,
+    /// Output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Obs>,
+    /// Total as reported (Converse) or derived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<Obs>,
+    /// Reasoning tokens (a subset of output).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<Obs>,
+    /// OpenAI-shaped `prompt_tokens` as reported: input *including* cache tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_inclusive: Option<Obs>,
+}
+
+impl UsageSet {
+    /// The observation of a stored field (`InputTotal` is computed, see [`Self::input_total`]).
+    pub fn get(&self, field: Field) -> Option<&Obs> {
+        match field {
+            Field::Input => self.input.as_ref(),
+            Field::CacheRead => self.cache_read.as_ref(),
+            Field::CacheWrite => self.cache_write.as_ref(),
+            Field::Output => self.output.as_ref(),
+            Field::Total => self.total.as_ref(),
+            Field::Reasoning => self.reasoning.as_ref(),
+            Field::InputTotal => None,
+        }
+    }
+
+    /// The value of any field, `InputTotal` included.
+    pub fn value(&self, field: Field) -> Option<u64> {
+        match field {
+            Field::InputTotal => self.input_total(),
+            f => self.get(f).map(|o| o.value),
+        }
+    }
+
+    /// Total input: uncached input plus both cache fields (absent cache fields count as 0).
+    /// This is the one place where the cache-exclusive Bedrock convention is folded.
+    pub fn input_total(&self) -> Option<u64> {
+        let input = self.input.as_ref()?.value;
+        Some(
+            input
+                + self.cache_read.as_ref().map_or(0, |o| o.value)
+                + self.cache_write.as_ref().map_or(0, |o| o.value),
+        )
+    }
+
+    /// Whether no field is set.
+    pub fn is_empty(&self) -> bool {
+        self.input.is_none()
+            && self.cache_read.is_none()
+            && self.cache_write.is_none()
+            && self.output.is_none()
+            && self.total.is_none()
+            && self.prompt_inclusive.is_none()
+    }
+
+    pub(super) fn set(&mut self, field: Field, obs: Obs) {
+        match field {
+            Field::Input => self.input = Some(obs),
+            Field::CacheRead => self.cache_read = Some(obs),
+            Field::CacheWrite => self.cache_write = Some(obs),
+            Field::Output => self.output = Some(obs),
+            Field::Total => self.total = Some(obs),
+            Field::Reasoning => self.reasoning = Some(obs),
+            Field::InputTotal => {}
+        }
+    }
+
+    /// Fill `total` with a derived sum when the wire did not report one.
+    pub(super) fn derive_total(&mut self) {
+        if self.total.is_none()
+            && let (Some(input_total), Some(out)) = (self.input_total(), self.output.as_ref())
+        {
+            self.total = Some(Obs {
+                value: input_total + out.value,
+                source: "derived: input + cache_read + cache_write + output".into(),
+                kind: Kind::Derived,
+            });
+        }
+    }
+}
+
+/// Every usage channel one response can carry. Unused channels stay `None` / empty.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Channels {
+    /// InvokeModel / Converse body `usage`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<UsageSet>,
+    /// InvokeModel `X-Amzn-Bedrock-*-Token-Count` headers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<UsageSet>,
+    /// `message_start.message.usage` (its `output` is a placeholder).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_start: Option<UsageSet>,
+    /// Each `message_delta.usage`, in order (cumulative counters).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub message_deltas: Vec<UsageSet>,
+    /// `amazon-bedrock-invocationMetrics` on the last chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invocation_metrics: Option<UsageSet>,
+    /// ConverseStream `metadata.usage`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<UsageSet>,
+    /// Chat-completions stream chunks that carried a non-null `usage`, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub usage_chunks: Vec<UsageSet>,
+}
+
+impl Channels {
+    /// Every observation the wire carried, in channel order.
+    pub fn observations(&self) -> Vec<(Field, &Obs)> {
+        let sets = self
+            .body
+            .iter()
+            .chain(&self.headers)
+            .chain(&self.message_start)
+            .chain(&self.message_deltas)
+            .chain(&self.invocation_metrics)
+            .chain(&self.metadata)
+            .chain(&self.usage_chunks);
+        let mut out = Vec::new();
+        for set in sets {
+            for field in [
+                Field::Input,
+                Field::CacheRead,
+                Field::CacheWrite,
+                Field::Output,
+                Field::Total,
+                Field::Reasoning,
+            ] {
+                if let Some(o) = set.get(field) {
+                    out.push((field, o));
+                }
+            }
+            if let Some(o) = &set.prompt_inclusive {
+                out.push((Field::InputTotal, o));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(set: &mut UsageSet, field: Field, value: u64, source: &str) {
+        set.set(field, Obs::reported(value, source.into()));
+    }
+
+    #[test]
+    fn input_total_adds_cache_exactly_once() {
+        let mut u = UsageSet::default();
+        put(&mut u, Field::Input, 3, "a");
+        put(&mut u, Field::CacheWrite, 25037, "b");
+        put(&mut u, Field::Output, 5, "c");
+        assert_eq!(u.input_total(), Some(25040));
+        u.derive_total();
+        assert_eq!(u.value(Field::Total), Some(25045));
+        assert_eq!(u.total.unwrap().kind, Kind::Derived);
+    }
+}
