@@ -1,13 +1,16 @@
-//! The command line (clap derive). Doc comments are the help text.
+//! The command line (clap derive), and nothing else: flags in, a [`RunPlan`] or a typed set of
+//! options out. Doc comments are the help text.
 //!
-//! House rules: long flags are implicit, short flags explicit and rare, value names upper-case.
+//! House rules: long flags are implicit, short flags explicit and rare, value names upper-case;
+//! every default comes from [`crate::defaults`].
 
-use crate::core::capture::Api;
+use crate::defaults;
+use crate::plan::{self, ApiChoice, Endpoint, Limits, RunPlan, TargetKind};
+use crate::report::Format;
+use clap::builder::PossibleValue;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
-
-/// The default model: a cheap Claude that is on-demand in most Bedrock regions.
-pub const DEFAULT_MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+use std::time::Duration;
 
 /// Audit LLM token accounting: the same prompt through Bedrock's streaming and non-streaming
 /// APIs must be billed the same.
@@ -32,11 +35,189 @@ pub enum Command {
     Gate(GateArgs),
 }
 
+/// A flag combination that cannot be run: exit 2, one line naming the flags.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// clap's view of the enums the plan and the renderers define (they know nothing of clap).
+macro_rules! value_enum {
+    ($t:ty) => {
+        impl ValueEnum for $t {
+            fn value_variants<'a>() -> &'a [Self] {
+                &<$t>::ALL
+            }
+            fn to_possible_value(&self) -> Option<PossibleValue> {
+                Some(PossibleValue::new(self.name()).help(self.help()))
+            }
+        }
+    };
+}
+value_enum!(TargetKind);
+value_enum!(ApiChoice);
+value_enum!(Format);
+
+/// `tokaudit compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The user prompt.
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: String,
+    /// A system prompt.
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// Mark the system prompt as a cache prefix (cache_control / cachePoint).
+    #[arg(long, requires = "system")]
+    pub cache: bool,
+    /// Model id, inference-profile id or ARN.
+    #[arg(long, value_name = "ID", env = "TOKAUDIT_MODEL", default_value = defaults::MODEL)]
+    pub model: String,
+    /// What to audit: Bedrock, or a gateway / API speaking OpenAI or Anthropic.
+    #[arg(long, value_enum, default_value_t = TargetKind::Bedrock)]
+    pub target: TargetKind,
+    /// Base URL of an openai / anthropic target (`…/v1` or the root; required for them unless --offline).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Environment variable holding the target's API key (default OPENAI_API_KEY or
+    /// ANTHROPIC_API_KEY; optional for local gateways). The key is never printed or recorded.
+    #[arg(long, value_name = "NAME")]
+    pub api_key_env: Option<String>,
+    /// The upstream's ledger (`tokaudit serve`'s `/_tokaudit/ledger`): adds the upstream's own
+    /// numbers for each request and checks `ledger-parity`.
+    #[arg(long, value_name = "URL")]
+    pub ledger: Option<String>,
+    /// Bedrock API family to audit.
+    #[arg(long, value_enum, default_value_t = ApiChoice::Both)]
+    pub api: ApiChoice,
+    /// AWS region (else AWS_REGION / AWS_DEFAULT_REGION / the profile's region).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// AWS profile name.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Send requests to this endpoint instead of Bedrock (e.g. `tokaudit serve`'s URL).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Maximum output tokens per call.
+    #[arg(long, value_name = "N", default_value_t = defaults::MAX_TOKENS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tokens: u32,
+    /// Sampling temperature.
+    #[arg(long, value_name = "T", default_value_t = defaults::TEMPERATURE)]
+    pub temperature: f32,
+    /// Seconds allowed per call, the whole stream included.
+    #[arg(long, value_name = "SECS", default_value_t = defaults::TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// SDK attempts per call (retries back off on throttling; each retry is reported).
+    #[arg(long, value_name = "N", default_value_t = defaults::MAX_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..=defaults::MAX_ATTEMPTS_LIMIT as i64))]
+    pub max_attempts: u32,
+    /// How many pairs to run (the order of the two paths alternates between runs).
+    #[arg(long, value_name = "N", default_value_t = defaults::RUNS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+    /// How many pairs run at once.
+    #[arg(long, value_name = "N", default_value_t = defaults::CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=defaults::CONCURRENCY_LIMIT as i64))]
+    pub concurrency: u32,
+    /// Write one fixture per pair into this folder (atomically, redacted).
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Use the built-in emulator: no credentials, no network.
+    #[arg(long, conflicts_with_all = ["endpoint_url", "profile"])]
+    pub offline: bool,
+    /// With --offline: make the built-in emulator inject this fault, NAME[=ARG][@RATE]
+    /// (repeatable; `tokaudit serve --list-faults`).
+    #[arg(long, value_name = "FAULT", requires = "offline")]
+    pub emulator_fault: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl CompareArgs {
+    /// The run plan these flags ask for.
+    pub fn plan(&self) -> Result<RunPlan, UsageError> {
+        let endpoint = if self.offline {
+            Endpoint::Offline {
+                region: self.region.clone(),
+                faults: plan::parse_faults(&self.emulator_fault).map_err(UsageError)?,
+            }
+        } else if self.target == TargetKind::Bedrock {
+            Endpoint::Bedrock {
+                region: self.region.clone(),
+                profile: self.profile.clone(),
+                endpoint_url: self.endpoint_url.clone(),
+            }
+        } else {
+            let base_url = self.base_url.clone().ok_or_else(|| {
+                UsageError(format!(
+                    "--target {} needs --base-url (the gateway's address, e.g. http://127.0.0.1:4000), or --offline",
+                    self.target
+                ))
+            })?;
+            Endpoint::Gateway {
+                base_url,
+                api_key_env: self.api_key_env.clone(),
+            }
+        };
+        Ok(RunPlan {
+            target: self.target,
+            endpoint,
+            apis: RunPlan::families(self.target, self.api),
+            model: self.model.clone(),
+            prompts: vec![self.prompt.clone()],
+            system: self.system.clone(),
+            cache: self.cache,
+            runs: self.runs,
+            concurrency: self.concurrency,
+            limits: Limits {
+                max_tokens: self.max_tokens,
+                temperature: self.temperature,
+                timeout: Duration::from_secs(self.timeout),
+                max_attempts: self.max_attempts,
+            },
+            ledger: self.ledger.clone(),
+        })
+    }
+}
+
+/// `tokaudit replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Fixture files or folders (folders are searched for *.json recursively).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `tokaudit serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Port (0 picks a free one).
+    #[arg(long, value_name = "N", default_value_t = defaults::SERVE_PORT)]
+    pub port: u16,
+    /// Address to bind. Loopback unless another address is asked for explicitly.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Largest request body in bytes (Bedrock's own limit is 25,000,000).
+    #[arg(long, value_name = "BYTES", default_value_t = defaults::MAX_BODY_BYTES)]
+    pub max_body: usize,
+    /// Inject this fault, NAME[=ARG][@RATE]: RATE is the share of requests hit (default 1).
+    /// Repeatable.
+    #[arg(long, value_name = "FAULT")]
+    pub fault: Vec<String>,
+    /// List the faults and exit.
+    #[arg(long)]
+    pub list_faults: bool,
+}
+
 /// `tokaudit gate`.
 #[derive(Debug, clap::Args)]
 pub struct GateArgs {
     /// The suite file.
-    #[arg(long, value_name = "FILE", default_value = "tokaudit.toml")]
+    #[arg(long, value_name = "FILE", default_value = defaults::SUITE_FILE)]
     pub suite: PathBuf,
     /// Run prompt cases against the built-in emulator (no credentials, no network).
     #[arg(long, conflicts_with = "replay")]
@@ -66,172 +247,8 @@ pub struct GateArgs {
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
     /// Seconds allowed per call.
-    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECS", default_value_t = defaults::TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
-}
-
-/// Which API families to audit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ApiChoice {
-    /// InvokeModel + InvokeModelWithResponseStream.
-    Invoke,
-    /// Converse + ConverseStream.
-    Converse,
-    /// Both families.
-    Both,
-}
-
-impl ApiChoice {
-    /// The families to run.
-    pub fn apis(self) -> Vec<Api> {
-        match self {
-            ApiChoice::Invoke => vec![Api::Invoke],
-            ApiChoice::Converse => vec![Api::Converse],
-            ApiChoice::Both => vec![Api::Invoke, Api::Converse],
-        }
-    }
-}
-
-/// What kind of endpoint to audit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum TargetKind {
-    /// AWS Bedrock Runtime (InvokeModel / Converse pairs) through the AWS SDK.
-    #[default]
-    Bedrock,
-    /// An OpenAI-compatible `/v1/chat/completions` endpoint (LiteLLM proxy, OpenRouter, …).
-    Openai,
-    /// An Anthropic Messages `/v1/messages` endpoint.
-    Anthropic,
-}
-
-impl TargetKind {
-    /// The name used in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            TargetKind::Bedrock => "bedrock",
-            TargetKind::Openai => "openai",
-            TargetKind::Anthropic => "anthropic",
-        }
-    }
-}
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Format {
-    /// The diff table (default).
-    #[default]
-    Table,
-    /// The JSON report (`schema_version` 1).
-    Json,
-}
-
-/// `tokaudit compare`.
-#[derive(Debug, clap::Args)]
-pub struct CompareArgs {
-    /// The user prompt.
-    #[arg(long, value_name = "TEXT")]
-    pub prompt: String,
-    /// A system prompt.
-    #[arg(long, value_name = "TEXT")]
-    pub system: Option<String>,
-    /// Mark the system prompt as a cache prefix (cache_control / cachePoint).
-    #[arg(long, requires = "system")]
-    pub cache: bool,
-    /// Model id, inference-profile id or ARN.
-    #[arg(long, value_name = "ID", env = "TOKAUDIT_MODEL", default_value = DEFAULT_MODEL)]
-    pub model: String,
-    /// What to audit: Bedrock, or a gateway / API speaking OpenAI or Anthropic.
-    #[arg(long, value_enum, default_value_t = TargetKind::Bedrock)]
-    pub target: TargetKind,
-    /// Base URL of an openai / anthropic target (`…/v1` or the root; required for them unless --offline).
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Environment variable holding the target's API key (default OPENAI_API_KEY or
-    /// ANTHROPIC_API_KEY; optional for local gateways). The key is never printed or recorded.
-    #[arg(long, value_name = "NAME")]
-    pub api_key_env: Option<String>,
-    /// The upstream's ledger (`tokaudit serve`'s `/_tokaudit/ledger`): adds the upstream's own
-    /// numbers for each request and checks `ledger-parity`.
-    #[arg(long, value_name = "URL")]
-    pub ledger: Option<String>,
-    /// Bedrock API family to audit.
-    #[arg(long, value_enum, default_value_t = ApiChoice::Both)]
-    pub api: ApiChoice,
-    /// AWS region (else AWS_REGION / AWS_DEFAULT_REGION / the profile's region).
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
-    /// AWS profile name.
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-    /// Send requests to this endpoint instead of Bedrock (e.g. `tokaudit serve`'s URL).
-    #[arg(long, value_name = "URL")]
-    pub endpoint_url: Option<String>,
-    /// Maximum output tokens per call.
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_tokens: u32,
-    /// Sampling temperature.
-    #[arg(long, value_name = "T", default_value_t = 0.0)]
-    pub temperature: f32,
-    /// Seconds allowed per call, the whole stream included.
-    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout: u64,
-    /// SDK attempts per call (retries back off on throttling; each retry is reported).
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
-    pub max_attempts: u32,
-    /// How many pairs to run (the order of the two paths alternates between runs).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    pub runs: u32,
-    /// How many pairs run at once.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub concurrency: u32,
-    /// Write one fixture per pair into this folder (atomically, redacted).
-    #[arg(long, value_name = "DIR")]
-    pub record: Option<PathBuf>,
-    /// Use the built-in emulator: no credentials, no network.
-    #[arg(long, conflicts_with_all = ["endpoint_url", "profile"])]
-    pub offline: bool,
-    /// With --offline: make the built-in emulator inject this fault, NAME[=ARG][@RATE]
-    /// (repeatable; `tokaudit serve --list-faults`).
-    #[arg(long, value_name = "FAULT", requires = "offline")]
-    pub emulator_fault: Vec<crate::emulator::faults::FaultSpec>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-    /// No progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
-
-/// `tokaudit replay`.
-#[derive(Debug, clap::Args)]
-pub struct ReplayArgs {
-    /// Fixture files or folders (folders are searched for *.json recursively).
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-}
-
-/// `tokaudit serve`.
-#[derive(Debug, clap::Args)]
-pub struct ServeArgs {
-    /// Port (0 picks a free one).
-    #[arg(long, value_name = "N", default_value_t = 8787)]
-    pub port: u16,
-    /// Address to bind. Loopback unless another address is asked for explicitly.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
-    pub bind: std::net::IpAddr,
-    /// Largest request body in bytes (Bedrock's own limit is 25,000,000).
-    #[arg(long, value_name = "BYTES", default_value_t = crate::emulator::MAX_BODY_BYTES)]
-    pub max_body: usize,
-    /// Inject this fault, NAME[=ARG][@RATE]: RATE is the share of requests hit (default 1).
-    /// Repeatable.
-    #[arg(long, value_name = "FAULT")]
-    pub fault: Vec<crate::emulator::faults::FaultSpec>,
-    /// List the faults and exit.
-    #[arg(long)]
-    pub list_faults: bool,
 }
 
 #[cfg(test)]
@@ -244,17 +261,45 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    fn compare(args: &[&str]) -> Result<CompareArgs, clap::Error> {
+        let all = ["tokaudit", "compare", "--prompt", "x"]
+            .into_iter()
+            .chain(args.iter().copied());
+        match Cli::try_parse_from(all)?.command {
+            Command::Compare(c) => Ok(*c),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn offline_conflicts_with_endpoint() {
-        let r = Cli::try_parse_from([
-            "tokaudit",
-            "compare",
-            "--prompt",
-            "x",
+        assert!(compare(&["--offline", "--endpoint-url", "http://a"]).is_err());
+    }
+
+    #[test]
+    fn flags_become_a_plan() {
+        let p = compare(&[
             "--offline",
-            "--endpoint-url",
-            "http://a",
-        ]);
-        assert!(r.is_err());
+            "--api",
+            "invoke",
+            "--emulator-fault",
+            "cut-stream@0.5",
+        ])
+        .unwrap()
+        .plan()
+        .unwrap();
+        assert_eq!(p.apis, vec![crate::core::capture::Api::Invoke]);
+        assert!(matches!(&p.endpoint, Endpoint::Offline { faults, .. } if faults.len() == 1));
+        assert_eq!(p.limits.max_tokens, defaults::MAX_TOKENS);
+        let e = compare(&["--offline", "--emulator-fault", "nope"])
+            .unwrap()
+            .plan()
+            .unwrap_err();
+        assert!(e.0.contains("unknown fault \"nope\""), "{e}");
+        let e = compare(&["--target", "openai"])
+            .unwrap()
+            .plan()
+            .unwrap_err();
+        assert!(e.0.contains("--target openai needs --base-url"), "{e}");
     }
 }

@@ -1,7 +1,7 @@
 //! Process exit codes, documented as named constants (PRODUCT.md §5).
 //!
-//! When several apply, the most serious wins in this order: [`MISMATCH`], then [`RUNTIME`],
-//! then [`INCONCLUSIVE`]. Zero audited cases is never success.
+//! When several apply, the most serious wins in the order of [`Verdict`]: [`MISMATCH`], then
+//! [`RUNTIME`], then [`INCONCLUSIVE`]. Zero audited cases is never success.
 
 use crate::core::audit::Verdict;
 
@@ -16,20 +16,24 @@ pub const RUNTIME: i32 = 3;
 /// Nothing contradicted, but something could not be compared.
 pub const INCONCLUSIVE: i32 = 4;
 
+/// The exit code of one verdict.
+pub fn of(verdict: Verdict) -> i32 {
+    match verdict {
+        Verdict::Pass => SUCCESS,
+        Verdict::Inconclusive => INCONCLUSIVE,
+        Verdict::Error => RUNTIME,
+        Verdict::Mismatch => MISMATCH,
+    }
+}
+
+/// The exit code of the worst verdict of a run; `None` (nothing audited) is a runtime error.
+pub fn for_worst(worst: Option<Verdict>) -> i32 {
+    worst.map_or(RUNTIME, of)
+}
+
 /// The exit code for a set of case verdicts.
 pub fn for_verdicts(verdicts: impl IntoIterator<Item = Verdict>) -> i32 {
-    let verdicts: Vec<Verdict> = verdicts.into_iter().collect();
-    if verdicts.is_empty() {
-        RUNTIME
-    } else if verdicts.contains(&Verdict::Mismatch) {
-        MISMATCH
-    } else if verdicts.contains(&Verdict::Error) {
-        RUNTIME
-    } else if verdicts.contains(&Verdict::Inconclusive) {
-        INCONCLUSIVE
-    } else {
-        SUCCESS
-    }
+    for_worst(Verdict::worst(verdicts))
 }
 
 #[cfg(test)]

@@ -1,16 +1,23 @@
 //! tokaudit: an auditor of LLM token accounting.
 //!
-//! The pipeline, in module order: [`cli`] → [`provider`] (the only network code) →
-//! [`core`] (`capture` → `normalize` → `audit`, pure) → [`report`] (renderers). [`fixture`]
-//! records and replays captures; [`emulator`] is a local Bedrock Runtime with ground truth;
-//! [`commands`] wires the jobs together; [`exit`] documents the exit codes.
+//! The pipeline, in module order: [`cli`] (flags) → [`plan`] (what to send) → [`runner`]
+//! (executes a plan) → [`provider`] (the only network code, returning raw captures) →
+//! [`core`] (`capture` → `normalize` → `audit` → `policy` → finished case, all pure) →
+//! [`report`] (renderers). [`fixture`] records and replays captures; [`suite`] turns a gate
+//! suite into plans; [`emulator`] is a local Bedrock Runtime with ground truth; [`commands`]
+//! wires the jobs together; [`defaults`] and [`exit`] hold the constants every layer shares.
+//! `docs/architecture.md` has the picture.
 
 pub mod cli;
 pub mod commands;
 pub mod core;
+pub mod defaults;
 pub mod emulator;
 pub mod exit;
+pub mod files;
 pub mod fixture;
+pub mod plan;
 pub mod provider;
 pub mod report;
+pub mod runner;
 pub mod suite;

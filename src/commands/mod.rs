@@ -1,14 +1,15 @@
-//! Orchestration of the three jobs: parse → set up → capture → core → report → exit code.
-//! Errors here are `anyhow` with context; the library below uses typed errors.
+//! Orchestration of the jobs: parse → plan → run or load → the core's pipeline → render →
+//! exit code. Errors here are `anyhow` with context; the library below uses typed errors.
 
 mod compare;
 mod gate;
 mod replay;
 mod serve;
 
-use crate::cli::{Cli, Command, Format};
+use crate::cli::{Cli, Command, UsageError};
+use crate::core::summary::Report;
 use crate::exit;
-use crate::report::{Report, json, table};
+use crate::report::{self, Format, Style};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -44,7 +45,8 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             eprintln!("tokaudit: error: {e:#}");
-            ExitCode::from(exit::RUNTIME as u8)
+            let usage = e.downcast_ref::<UsageError>().is_some();
+            ExitCode::from(if usage { exit::USAGE } else { exit::RUNTIME } as u8)
         }
     }
 }
@@ -54,18 +56,17 @@ fn color_enabled() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// The style for stdout.
+fn stdout_style() -> Style {
+    Style {
+        color: color_enabled(),
+    }
+}
+
 /// Print a report in the chosen format and return its exit code. A closed stdout (e.g. piped
 /// into `head`) is not an error.
 fn emit(report: &Report, format: Format) -> i32 {
-    let text = match format {
-        Format::Table => table::render(
-            report,
-            table::Style {
-                color: color_enabled(),
-            },
-        ),
-        Format::Json => json::render(report),
-    };
+    let text = report::renderer(format, stdout_style()).report(report);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
     report.exit_code

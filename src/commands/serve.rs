@@ -1,8 +1,10 @@
 //! `tokaudit serve`: the emulator in the foreground until Ctrl-C or SIGTERM.
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, UsageError};
 use crate::emulator::{self, Config, Emulator, faults::CATALOG};
+use crate::plan;
 use anyhow::Context;
+use std::io::Write;
 use std::net::SocketAddr;
 
 /// Run `serve`.
@@ -13,12 +15,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             .map(|(name, what)| format!("{name:<26} {what}\n"))
             .collect();
         list.push_str(&format!("\n{}\n", crate::emulator::faults::SYNTAX));
-        use std::io::Write;
         let _ = std::io::stdout().write_all(list.as_bytes());
         return Ok(crate::exit::SUCCESS);
     }
+    let faults = plan::parse_faults(&args.fault).map_err(UsageError)?;
     let emulator = Emulator::new(Config {
-        faults: args.fault.clone(),
+        faults: faults.clone(),
         max_body: args.max_body,
     });
     let addr = SocketAddr::new(args.bind, args.port);
@@ -30,18 +32,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     // Written without `println!`: a closed stdout (a supervisor that read the URL and went
     // away) must not take the server down.
     let mut banner = format!("tokaudit emulator listening on http://{local}\n");
-    if !args.fault.is_empty() {
-        let names: Vec<String> = args.fault.iter().map(ToString::to_string).collect();
+    if !faults.is_empty() {
+        let names: Vec<String> = faults.iter().map(ToString::to_string).collect();
         banner.push_str(&format!("faults: {}\n", names.join(", ")));
     }
     banner.push_str(&format!("ledger: http://{local}/_tokaudit/ledger\n"));
     {
-        use std::io::Write;
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(banner.as_bytes()).and_then(|_| out.flush());
     }
-    axum::serve(emulator::no_delay(listener), emulator::router(emulator))
-        .with_graceful_shutdown(shutdown)
+    emulator::serve(listener, emulator, shutdown)
         .await
         .context("the emulator stopped with an error")?;
     Ok(crate::exit::SUCCESS)
@@ -49,7 +49,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
 
 /// Register the stop signals now (not lazily on first poll): the URL is printed right after,
 /// and a supervisor that reads it may send SIGTERM at once.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

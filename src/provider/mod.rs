@@ -6,6 +6,7 @@ mod capture_interceptor;
 pub mod http;
 
 use crate::core::capture::{Capture, Operation};
+use crate::core::ledger::LedgerDoc;
 
 /// Any target tokaudit can audit.
 #[derive(Debug, Clone)]
@@ -26,10 +27,11 @@ impl Target {
     }
 }
 
-/// Read a ledger document (the emulator's `GET /_tokaudit/ledger`).
-pub async fn fetch_ledger(url: &str) -> Result<serde_json::Value, String> {
+/// Read a ledger document (the emulator's `GET /_tokaudit/ledger`). Every count is read
+/// strictly: a malformed entry makes the whole document unusable, never a silent skip.
+pub async fn fetch_ledger(url: &str) -> Result<LedgerDoc, String> {
     let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
+        .timeout(crate::defaults::LEDGER_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;
     let resp = client.get(url).send().await.map_err(|e| e.to_string())?;

@@ -1,8 +1,32 @@
 //! Markdown for CI summaries (`--markdown`, and `$GITHUB_STEP_SUMMARY`): a summary table, then
 //! per case its outcome, diff tables and findings.
 
-use super::gate::{GateReport, Outcome};
-use super::{CaseReport, Cell};
+use super::Render;
+use crate::core::case::{CaseReport, Cell, RowStatus};
+use crate::core::gate::{GateReport, Outcome};
+use crate::core::summary::Report;
+
+/// The Markdown renderer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Markdown;
+
+impl Render for Markdown {
+    fn report(&self, report: &Report) -> String {
+        let s = &report.summary;
+        let mut out = format!(
+            "## tokaudit: {}\n\n| cases | pass | mismatch | inconclusive | error |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |\n\n",
+            report.verdict, s.cases, s.pass, s.mismatch, s.inconclusive, s.error
+        );
+        for case in &report.cases {
+            pair(&mut out, case);
+        }
+        out
+    }
+
+    fn gate(&self, report: &GateReport) -> String {
+        render_gate(report)
+    }
+}
 
 fn cell(c: &Option<Cell>) -> String {
     c.as_ref().map_or("—".into(), |c| {
@@ -31,11 +55,12 @@ fn pair(out: &mut String, r: &CaseReport) {
     out.push_str("---|---|\n");
     for row in &r.rows {
         let ids: Vec<&str> = row.invariants.iter().map(|i| i.id()).collect();
+        let name = row.status.name().to_string();
         let verdict = match row.status {
-            "mismatch" => format!("❌ {}", ids.join(", ")),
-            "ok" => "ok".into(),
-            other if ids.is_empty() => other.into(),
-            other => format!("{other}: {}", ids.join(", ")),
+            RowStatus::Mismatch => format!("❌ {}", ids.join(", ")),
+            RowStatus::Ok => "ok".into(),
+            _ if ids.is_empty() => name,
+            _ => format!("{name}: {}", ids.join(", ")),
         };
         out.push_str(&format!(
             "| {} | {} | {} |",
@@ -73,8 +98,7 @@ fn pair(out: &mut String, r: &CaseReport) {
     out.push('\n');
 }
 
-/// Render the gate report as Markdown.
-pub fn render(gate: &GateReport) -> String {
+fn render_gate(gate: &GateReport) -> String {
     let s = &gate.summary;
     let mut out = format!(
         "## tokaudit gate: {}{}\n\n| cases | pass | mismatch | inconclusive | error | expected failures | unexpected passes |\n|---|---|---|---|---|---|---|\n| {} | {} | {} | {} | {} | {} | {} |\n\n",
@@ -117,4 +141,23 @@ pub fn render(gate: &GateReport) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testing;
+
+    #[test]
+    fn markdown_of_a_gate_run() {
+        insta::assert_snapshot!(Markdown.gate(&testing::gate()));
+    }
+
+    #[test]
+    fn markdown_of_a_report() {
+        insta::assert_snapshot!(Markdown.report(&testing::report(&[
+            "invoke-write-hi.json",
+            "invoke-metrics-disagree.json"
+        ])));
+    }
 }

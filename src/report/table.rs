@@ -1,18 +1,58 @@
-//! The default human output: one comfy-table diff table per case, then its findings.
+//! The default human output: one comfy-table diff table per case, then its findings; for a
+//! gate run, each suite case's outcome before its tables and the summary line at the end.
 
-use super::{CaseReport, Cell, Report, Row};
+use super::{Render, Style};
 use crate::core::audit::{Severity, Verdict};
-use comfy_table::{Attribute, Cell as TCell, Color, ContentArrangement, Table, presets};
+use crate::core::case::{CaseReport, Cell, Row, RowStatus};
+use crate::core::gate::{GateCase, GateReport};
+use crate::core::summary::Report;
+use comfy_table::{Attribute, Cell as TCell, Color, ContentArrangement, Table as Grid, presets};
 
-/// Rendering options decided by the caller (terminal, `NO_COLOR`).
+/// The table renderer.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Style {
-    /// Use colour.
-    pub color: bool,
+pub struct Table {
+    /// Colour or not.
+    pub style: Style,
+}
+
+impl Render for Table {
+    fn report(&self, report: &Report) -> String {
+        let mut out = render_cases(&report.cases, self.style);
+        spread_and_summary(&mut out, report, self.style);
+        out
+    }
+
+    fn gate(&self, report: &GateReport) -> String {
+        let mut out: String = report.cases.iter().map(|c| self.gate_case(c)).collect();
+        out.push_str(&report.summary_line());
+        out.push('\n');
+        out
+    }
+}
+
+impl Table {
+    /// One suite case of a gate run: its outcome, expectation and error, then its tables
+    /// (printed as each case finishes).
+    pub fn gate_case(&self, case: &GateCase) -> String {
+        let mut out = format!(
+            "== {} (line {}): {}\n",
+            case.name,
+            case.line,
+            case.outcome.name()
+        );
+        if let Some(e) = &case.expect {
+            out.push_str(&format!("   expected to end {}: {}\n", e.verdict, e.reason));
+        }
+        if let Some(e) = &case.error {
+            out.push_str(&format!("   error: {e}\n"));
+        }
+        out.push_str(&render_cases(&case.reports, self.style));
+        out
+    }
 }
 
 /// The caller decided about colour (terminal, `NO_COLOR`); comfy-table must not guess again.
-fn plain_or_styled(t: &mut Table, style: Style) {
+fn plain_or_styled(t: &mut Grid, style: Style) {
     if style.color {
         t.enforce_styling();
     } else {
@@ -43,19 +83,19 @@ fn value_cell(c: &Option<Cell>) -> String {
 fn status_text(r: &Row) -> String {
     let ids: Vec<&str> = r.invariants.iter().map(|i| i.id()).collect();
     match r.status {
-        "mismatch" => format!("✗ {}", ids.join(", ")),
-        "not-comparable" => format!("? {}", ids.join(", ")),
-        "note" => format!("note: {}", ids.join(", ")),
-        "ok" => "ok".into(),
-        "differs" => "differs".into(),
-        "partial" => "partial (call failed)".into(),
-        "absent" => "—".into(),
-        other => other.into(),
+        RowStatus::Mismatch => format!("✗ {}", ids.join(", ")),
+        RowStatus::NotComparable => format!("? {}", ids.join(", ")),
+        RowStatus::Note => format!("note: {}", ids.join(", ")),
+        RowStatus::Ok => "ok".into(),
+        RowStatus::Differs => "differs".into(),
+        RowStatus::Partial => "partial (call failed)".into(),
+        RowStatus::Absent => "—".into(),
+        RowStatus::Error => "error".into(),
     }
 }
 
-fn case_table(case: &CaseReport, style: Style) -> Table {
-    let mut t = Table::new();
+fn case_table(case: &CaseReport, style: Style) -> Grid {
+    let mut t = Grid::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);
     t.set_content_arrangement(ContentArrangement::Disabled);
     plain_or_styled(&mut t, style);
@@ -70,10 +110,10 @@ fn case_table(case: &CaseReport, style: Style) -> Table {
         let mut status = TCell::new(status_text(r));
         if style.color {
             status = status.fg(match r.status {
-                "mismatch" => Color::Red,
-                "not-comparable" | "differs" | "partial" => Color::Yellow,
-                "ok" => Color::Green,
-                _ => Color::Reset,
+                RowStatus::Mismatch | RowStatus::Error => Color::Red,
+                RowStatus::NotComparable | RowStatus::Differs | RowStatus::Partial => Color::Yellow,
+                RowStatus::Ok => Color::Green,
+                RowStatus::Note | RowStatus::Absent => Color::Reset,
             });
         }
         let mut cells = vec![
@@ -96,19 +136,12 @@ fn case_table(case: &CaseReport, style: Style) -> Table {
     t
 }
 
-/// Render the report as text: a table and findings per case, then a summary line.
-pub fn render(report: &Report, style: Style) -> String {
-    let mut out = render_cases(&report.cases, style);
-    spread_and_summary(&mut out, report, style);
-    out
-}
-
-/// Render cases only: a table and findings per case.
-pub fn render_cases(cases: &[CaseReport], style: Style) -> String {
+/// A table and findings per case.
+fn render_cases(cases: &[CaseReport], style: Style) -> String {
     let mut out = String::new();
     for case in cases {
         let m = &case.meta;
-        let mut head = Table::new();
+        let mut head = Grid::new();
         head.load_style(presets::NOTHING);
         plain_or_styled(&mut head, style);
         head.add_row(vec![
@@ -146,7 +179,7 @@ pub fn render_cases(cases: &[CaseReport], style: Style) -> String {
 
 fn spread_and_summary(out: &mut String, report: &Report, style: Style) {
     if !report.spread.is_empty() {
-        let mut t = Table::new();
+        let mut t = Grid::new();
         t.load_style(presets::UTF8_FULL_CONDENSED);
         plain_or_styled(&mut t, style);
         t.set_header(vec!["field", "min", "max", "pairs disagreeing"]);
@@ -180,46 +213,44 @@ fn spread_and_summary(out: &mut String, report: &Report, style: Style) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::normalize::normalize;
-    use crate::fixture::Fixture;
-    use crate::report::CaseReport;
+    use crate::report::testing;
 
-    fn replay(name: &str) -> Report {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(name);
-        let fx = Fixture::load(&path).unwrap();
-        let (ns, st) = fx.captures().unwrap();
-        let meta = fx.meta();
-        Report::new(vec![CaseReport::audited(
-            meta,
-            normalize(&ns).unwrap(),
-            normalize(&st).unwrap(),
-            None,
-        )])
+    fn render(report: &Report, style: Style) -> String {
+        Table { style }.report(report)
     }
 
     #[test]
     fn table_for_the_litellm_hardcoded_usage_case() {
-        let report = replay("converse-hardcoded-usage-litellm-9577.json");
+        let report = testing::report(&["converse-hardcoded-usage-litellm-9577.json"]);
         insta::assert_snapshot!(render(&report, Style::default()));
     }
 
     #[test]
     fn table_for_a_stream_cut_by_an_exception() {
-        let report = replay("invoke-stream-cut-by-exception.json");
+        let report = testing::report(&["invoke-stream-cut-by-exception.json"]);
         insta::assert_snapshot!(render(&report, Style::default()));
     }
 
     #[test]
     fn table_with_a_cache_note() {
-        let report = replay("invoke-cache-write-then-read.json");
+        let report = testing::report(&["invoke-cache-write-then-read.json"]);
         insta::assert_snapshot!(render(&report, Style::default()));
     }
 
     #[test]
+    fn table_for_a_gateway_with_a_ledger() {
+        let report = testing::report(&["litellm-1.63.14-proxy-write-hi.json"]);
+        insta::assert_snapshot!(render(&report, Style::default()));
+    }
+
+    #[test]
+    fn table_for_a_gate_run() {
+        insta::assert_snapshot!(Table::default().gate(&testing::gate()));
+    }
+
+    #[test]
     fn colour_only_when_asked() {
-        let report = replay("invoke-write-hi.json");
+        let report = testing::report(&["invoke-write-hi.json"]);
         assert!(!render(&report, Style { color: false }).contains('\u{1b}'));
         assert!(render(&report, Style { color: true }).contains('\u{1b}'));
     }

@@ -1,9 +1,12 @@
 //! The report of a `tokaudit gate` run: one entry per suite case, each holding the audited
-//! pairs of that case, its outcome after tolerances, baseline drift and expectations, and a
-//! summary. Rendered as JSON (`schema_version` 1, `"kind": "gate"`), JUnit and Markdown.
+//! pairs of that case and its outcome after the suite's expectation, and a summary. Rendered
+//! as JSON (`schema_version` 1, `"kind": "gate"`), JUnit, Markdown and the table.
 
-use super::{CaseReport, Tool};
-use crate::core::audit::{Severity, Verdict};
+use crate::core::audit::Verdict;
+use crate::core::case::CaseReport;
+use crate::core::policy::Expectation;
+use crate::core::summary::{SCHEMA_VERSION, Tool};
+use crate::exit;
 use serde::Serialize;
 
 /// The outcome of one suite case.
@@ -25,17 +28,33 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The outcome of a verdict, given an optional expectation.
-    pub fn of(verdict: Verdict, expect: Option<&ExpectReport>, violations: &[String]) -> Outcome {
+    /// The outcome of a verdict, given an optional expectation and the violations seen.
+    pub fn of(verdict: Verdict, expect: Option<&Expectation>, violations: &[String]) -> Outcome {
         match (expect, verdict) {
             (Some(_), Verdict::Pass) => Outcome::UnexpectedPass,
-            (Some(e), v) if e.verdict == v && e.findings.iter().all(|f| violations.contains(f)) => {
+            (Some(e), v)
+                if e.verdict == v
+                    && e.findings
+                        .iter()
+                        .all(|f| violations.iter().any(|v| v == f.id())) =>
+            {
                 Outcome::ExpectedFailure
             }
             (_, Verdict::Pass) => Outcome::Pass,
             (_, Verdict::Mismatch) => Outcome::Mismatch,
             (_, Verdict::Inconclusive) => Outcome::Inconclusive,
             (_, Verdict::Error) => Outcome::Error,
+        }
+    }
+
+    /// What the outcome means for the run, on the verdict scale: an expected failure counts
+    /// as a pass, an unexpected pass as a mismatch.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Outcome::Pass | Outcome::ExpectedFailure => Verdict::Pass,
+            Outcome::Mismatch | Outcome::UnexpectedPass => Verdict::Mismatch,
+            Outcome::Inconclusive => Verdict::Inconclusive,
+            Outcome::Error => Verdict::Error,
         }
     }
 
@@ -63,6 +82,16 @@ pub struct ExpectReport {
     pub findings: Vec<String>,
 }
 
+impl From<&Expectation> for ExpectReport {
+    fn from(e: &Expectation) -> Self {
+        ExpectReport {
+            verdict: e.verdict,
+            reason: e.reason.clone(),
+            findings: e.findings.iter().map(|i| i.id().to_string()).collect(),
+        }
+    }
+}
+
 /// One suite case.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct GateCase {
@@ -85,14 +114,42 @@ pub struct GateCase {
 }
 
 impl GateCase {
+    /// Judge a finished case: its verdict is the worst of its pairs (an error of its own
+    /// counts as `error`), its outcome follows from the expectation.
+    pub fn judged(
+        name: &str,
+        line: usize,
+        expect: Option<&Expectation>,
+        error: Option<String>,
+        reports: Vec<CaseReport>,
+    ) -> Self {
+        let verdict = Verdict::worst(
+            reports
+                .iter()
+                .map(|r| r.verdict)
+                .chain(error.as_ref().map(|_| Verdict::Error)),
+        )
+        .unwrap_or(Verdict::Error);
+        let mut case = GateCase {
+            name: name.to_string(),
+            line,
+            verdict,
+            outcome: Outcome::Error,
+            expect: expect.map(ExpectReport::from),
+            error,
+            reports,
+        };
+        case.outcome = Outcome::of(verdict, expect, &case.violations());
+        case
+    }
+
     /// Violated invariant ids over all pairs.
     pub fn violations(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .reports
             .iter()
-            .flat_map(|r| r.findings.iter())
-            .filter(|f| f.severity == Severity::Violation)
-            .map(|f| f.invariant.id().to_string())
+            .flat_map(|r| r.violations())
+            .map(|i| i.id().to_string())
             .collect();
         v.sort();
         v.dedup();
@@ -148,17 +205,14 @@ impl GateReport {
     /// An empty report for a run about to start.
     pub fn start(suite: &str, mode: &str, planned: usize) -> Self {
         let mut r = GateReport {
-            schema_version: super::SCHEMA_VERSION,
+            schema_version: SCHEMA_VERSION,
             kind: "gate",
-            tool: Tool {
-                name: "tokaudit",
-                version: env!("CARGO_PKG_VERSION"),
-            },
+            tool: Tool::this(),
             suite: suite.to_string(),
             mode: mode.to_string(),
             complete: false,
             planned,
-            exit_code: crate::exit::RUNTIME,
+            exit_code: exit::RUNTIME,
             summary: GateSummary::default(),
             cases: Vec::new(),
         };
@@ -193,17 +247,15 @@ impl GateReport {
                 Outcome::UnexpectedPass => s.unexpected_passes += 1,
             }
         }
-        // 1 (mismatch, stale expectation) > 3 (error) > 4 (inconclusive) > 0; nothing run is 3;
-        // a run cut short is never success.
-        self.exit_code = if s.mismatch + s.unexpected_passes > 0 {
-            crate::exit::MISMATCH
-        } else if s.error > 0 || s.cases == 0 || !self.complete {
-            crate::exit::RUNTIME
-        } else if s.inconclusive > 0 {
-            crate::exit::INCONCLUSIVE
-        } else {
-            crate::exit::SUCCESS
-        };
+        // Nothing run, or a run cut short, is never success: it counts as an error.
+        let unfinished = (s.cases == 0 || !self.complete).then_some(Verdict::Error);
+        let worst = Verdict::worst(
+            self.cases
+                .iter()
+                .map(|c| c.outcome.verdict())
+                .chain(unfinished),
+        );
+        self.exit_code = exit::for_worst(worst);
         self.summary = s;
     }
 
@@ -228,11 +280,45 @@ impl GateReport {
             self.exit_code
         )
     }
+}
 
-    /// The JSON rendering.
-    pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).expect("reports serialize");
-        s.push('\n');
-        s
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::audit::Invariant;
+
+    #[test]
+    fn expectations_turn_failures_green_and_stale_ones_red() {
+        let e = Expectation {
+            verdict: Verdict::Mismatch,
+            reason: "known".into(),
+            findings: vec![Invariant::InputParity],
+        };
+        let seen = vec!["input-parity".to_string()];
+        assert_eq!(
+            Outcome::of(Verdict::Mismatch, Some(&e), &seen),
+            Outcome::ExpectedFailure
+        );
+        assert_eq!(
+            Outcome::of(Verdict::Mismatch, Some(&e), &[]),
+            Outcome::Mismatch,
+            "an expected finding that did not show up is not the expected failure"
+        );
+        assert_eq!(
+            Outcome::of(Verdict::Pass, Some(&e), &[]),
+            Outcome::UnexpectedPass
+        );
+        assert_eq!(Outcome::UnexpectedPass.verdict(), Verdict::Mismatch);
+    }
+
+    #[test]
+    fn an_unfinished_or_empty_run_is_never_success() {
+        let mut r = GateReport::start("s.toml", "offline", 1);
+        assert_eq!(r.exit_code, exit::RUNTIME);
+        r.finish();
+        assert_eq!(r.exit_code, exit::RUNTIME, "zero cases");
+        let mut r = GateReport::start("s.toml", "offline", 1);
+        r.push(GateCase::judged("a", 1, None, None, Vec::new()));
+        assert_eq!(r.exit_code, exit::RUNTIME, "a case with no pairs errs");
     }
 }

@@ -1,0 +1,168 @@
+//! Gateways (OpenAI-compatible targets and the upstream ledger): a stream sent with
+//! `include_usage` carries exactly one usage chunk, cache tokens fit inside `prompt_tokens`, and
+//! what the gateway reported equals what its upstream reported for the same request.
+
+use super::{Auditor, Invariant, Severity, SideId, Status, show};
+use crate::core::ledger::UpstreamSide;
+use crate::core::normalize::{Field, Normalized};
+
+pub(super) fn include_usage_honored(a: &mut Auditor, id: SideId, side: &Normalized) {
+    let inv = Invariant::IncludeUsageHonored;
+    let facts = side.stream.clone().unwrap_or_default();
+    if facts.include_usage_requested != Some(true) || facts.terminal_frame.is_none() {
+        a.check(inv, Some(id), Status::NotApplicable);
+        return;
+    }
+    let chunks = &side.channels.usage_chunks;
+    match chunks.len() {
+        0 => a.violated(
+            inv,
+            Some(id),
+            Some(Field::Output),
+            "stream_options.include_usage was sent but no chunk carried usage".into(),
+        ),
+        1 => {
+            a.check(inv, Some(id), Status::Held);
+            if facts.usage_chunks_with_choices.unwrap_or(0) > 0 {
+                a.find(inv, Severity::Note, Some(id), None,
+                    "the usage chunk has a non-empty `choices` (LiteLLM style, not OpenAI's `choices: []`); clients that look for `choices == []` miss it".into());
+            }
+        }
+        n => a.violated(
+            inv,
+            Some(id),
+            Some(Field::Output),
+            format!(
+                "{n} chunks carried usage ({}); include_usage promises one, and a client that sums them reports {}",
+                chunks
+                    .iter()
+                    .filter_map(|c| c.output.as_ref().map(|o| format!("output {} at {}", o.value, o.source)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                chunks.iter().filter_map(|c| c.value(Field::Output)).sum::<u64>()
+            ),
+        ),
+    }
+}
+
+pub(super) fn cached_within_prompt(a: &mut Auditor, id: SideId, side: &Normalized) {
+    let inv = Invariant::CachedWithinPrompt;
+    let u = &side.usage;
+    let Some(prompt) = u.prompt_inclusive.as_ref() else {
+        a.check(inv, Some(id), Status::NotApplicable);
+        return;
+    };
+    let cached = u.value(Field::CacheRead).unwrap_or(0) + u.value(Field::CacheWrite).unwrap_or(0);
+    if cached <= prompt.value {
+        a.check(inv, Some(id), Status::Held);
+    } else {
+        a.violated(
+            inv,
+            Some(id),
+            Some(Field::CacheRead),
+            format!(
+                "cache tokens {} ({}) exceed {}: prompt_tokens must include them",
+                cached,
+                show(u.cache_read.as_ref().or(u.cache_write.as_ref())),
+                show(Some(prompt))
+            ),
+        );
+    }
+}
+
+pub(super) fn ledger_parity(
+    a: &mut Auditor,
+    id: SideId,
+    side: &Normalized,
+    upstream: Option<&UpstreamSide>,
+) {
+    let inv = Invariant::LedgerParity;
+    if side.failure.is_some() {
+        return;
+    }
+    let Some(up) = upstream else {
+        a.check(inv, Some(id), Status::NotComparable);
+        a.find(inv, Severity::NotComparable, Some(id), None,
+            "no upstream request in the ledger carries this request's marker: is --ledger the ledger of this gateway's upstream, and does the gateway forward the system prompt?".into());
+        return;
+    };
+    if up.requests > 1 {
+        a.find(inv, Severity::Note, Some(id), None, format!(
+            "the gateway sent {} upstream requests for this one call (retries); the last is compared", up.requests));
+    }
+    let Some(truth) = up.usage.as_ref() else {
+        a.check(inv, Some(id), Status::NotApplicable);
+        a.find(
+            inv,
+            Severity::Note,
+            Some(id),
+            None,
+            format!(
+                "upstream request {} carried no usage, so there is nothing to hold the gateway to",
+                up.request_id
+            ),
+        );
+        return;
+    };
+    let mut ok = true;
+    let g = &side.usage;
+    let up_src = |f: Field| format!("ledger {} {} {}", up.request_id, up.operation, f);
+    // Output: no convention applies.
+    if let (Some(gv), Some(tv)) = (g.value(Field::Output), truth.value(Field::Output))
+        && gv != tv
+    {
+        ok = false;
+        a.violated(
+            inv,
+            Some(id),
+            Some(Field::Output),
+            format!(
+                "the gateway reported output {} ({}) but its upstream reported {tv} ({})",
+                gv,
+                show(g.output.as_ref()),
+                up_src(Field::Output)
+            ),
+        );
+        a.set_delta(gv, tv);
+    }
+    // Total input, with the documented gateway conventions recognised.
+    if let (Some(gv), Some(tv)) = (g.input_total(), truth.input_total()) {
+        let up_input = truth.value(Field::Input).unwrap_or(0);
+        let up_read = truth.value(Field::CacheRead).unwrap_or(0);
+        if gv != tv {
+            if gv == up_input + up_read && gv != up_input {
+                a.find(inv, Severity::Note, Some(id), Some(Field::InputTotal), format!(
+                    "the gateway's prompt counts cache reads but not cache writes ({gv} = input {up_input} + cache_read {up_read}; upstream total {tv}): an older LiteLLM convention (PR #9838)"));
+            } else {
+                ok = false;
+                a.violated(inv, Some(id), Some(Field::InputTotal), format!(
+                    "the gateway reported total input {gv} but its upstream reported {tv} (input {up_input}, cache_read {up_read}, cache_write {}) for the same request ({})",
+                    truth.value(Field::CacheWrite).unwrap_or(0), up.request_id));
+                a.set_delta(gv, tv);
+            }
+        }
+    }
+    // Cache fields, when the gateway reports them at all.
+    for f in [Field::CacheRead, Field::CacheWrite] {
+        if let Some(gv) = g.value(f) {
+            let tv = truth.value(f).unwrap_or(0);
+            if gv != tv {
+                ok = false;
+                a.violated(
+                    inv,
+                    Some(id),
+                    Some(f),
+                    format!(
+                        "the gateway reported {f} {gv} ({}) but its upstream reported {tv} ({})",
+                        show(g.get(f)),
+                        up_src(f)
+                    ),
+                );
+                a.set_delta(gv, tv);
+            }
+        }
+    }
+    if ok {
+        a.check(inv, Some(id), Status::Held);
+    }
+}

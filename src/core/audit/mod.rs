@@ -1,0 +1,694 @@
+//! The audit: pure checks over two normalized sides, each with a stable invariant id.
+//!
+//! The ids are the vocabulary of `shared/PRODUCT.md` §4 and never change: they appear in
+//! reports, JUnit test names and suites. Each check yields a status; every status other than
+//! "held" or "not applicable" comes with a [`Finding`] whose hint names the probable bug
+//! class (see `shared/reference/bug-zoo.md`). The case verdict is the worst verdict its
+//! checks imply ([`Status::verdict`]), in [`Verdict`]'s order: mismatch, then error, then
+//! inconclusive, then pass. That order is the one precedence rule of the whole tool: exit
+//! codes, gate outcomes and summaries derive from it.
+//!
+//! One file per invariant family: [`exchange`], [`parity`] (cross-path), [`stream`],
+//! [`body`] (channels inside one response), [`gateway`] (gateways and the upstream ledger)
+//! and [`baseline`]. This file holds the vocabulary and decides which checks apply to
+//! which operation.
+
+mod baseline;
+mod body;
+mod exchange;
+mod gateway;
+mod parity;
+mod stream;
+
+pub use baseline::baseline_drift;
+
+use crate::core::capture::Operation;
+use crate::core::ledger::Upstream;
+use crate::core::normalize::{Field, Normalized};
+use serde::Serialize;
+use std::fmt;
+
+/// An invariant of the audit. The serialized id is stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Invariant {
+    /// The call itself succeeded (no HTTP error, exception frame or transport failure).
+    Exchange,
+    /// Total input equal on both paths.
+    InputParity,
+    /// Output equal on both paths when the texts are identical.
+    OutputParity,
+    /// A stream that completed normally carries final, non-zero usage.
+    UsagePresent,
+    /// The final output count is not the `message_start` placeholder.
+    NoPlaceholder,
+    /// Cumulative `message_delta` counters are taken last, never summed, and never decrease.
+    CumulativeNotSummed,
+    /// InvokeModel token-count headers equal the body usage.
+    HeadersMatchBody,
+    /// `invocationMetrics` equal the Anthropic events.
+    MetricsMatchEvents,
+    /// A reported total equals the sum of its parts.
+    TotalIsSum,
+    /// The stream ended with its terminal event.
+    StreamComplete,
+    /// A chat-completions stream sent with `include_usage` carries exactly one usage chunk.
+    IncludeUsageHonored,
+    /// OpenAI-shaped cached (and cache-write) tokens fit inside `prompt_tokens`.
+    CachedWithinPrompt,
+    /// What the gateway reported equals what its upstream reported for the same request.
+    LedgerParity,
+    /// For a fixed prompt and model, total input equals the recorded baseline's (gate only).
+    BaselineDrift,
+}
+
+impl Invariant {
+    /// Every invariant, in report order.
+    pub const ALL: [Invariant; 14] = [
+        Invariant::Exchange,
+        Invariant::InputParity,
+        Invariant::OutputParity,
+        Invariant::UsagePresent,
+        Invariant::NoPlaceholder,
+        Invariant::CumulativeNotSummed,
+        Invariant::HeadersMatchBody,
+        Invariant::MetricsMatchEvents,
+        Invariant::TotalIsSum,
+        Invariant::StreamComplete,
+        Invariant::IncludeUsageHonored,
+        Invariant::CachedWithinPrompt,
+        Invariant::LedgerParity,
+        Invariant::BaselineDrift,
+    ];
+
+    /// The stable id.
+    pub fn id(self) -> &'static str {
+        match self {
+            Invariant::Exchange => "exchange",
+            Invariant::InputParity => "input-parity",
+            Invariant::OutputParity => "output-parity",
+            Invariant::UsagePresent => "usage-present",
+            Invariant::NoPlaceholder => "no-placeholder",
+            Invariant::CumulativeNotSummed => "cumulative-not-summed",
+            Invariant::HeadersMatchBody => "headers-match-body",
+            Invariant::MetricsMatchEvents => "metrics-match-events",
+            Invariant::TotalIsSum => "total-is-sum",
+            Invariant::StreamComplete => "stream-complete",
+            Invariant::IncludeUsageHonored => "include-usage-honored",
+            Invariant::CachedWithinPrompt => "cached-within-prompt",
+            Invariant::LedgerParity => "ledger-parity",
+            Invariant::BaselineDrift => "baseline-drift",
+        }
+    }
+
+    /// Parse a stable id.
+    pub fn from_id(id: &str) -> Option<Invariant> {
+        Invariant::ALL.into_iter().find(|i| i.id() == id)
+    }
+
+    /// One line naming the probable bug class when this invariant fails.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Invariant::Exchange => {
+                "the call failed: check credentials, model access, quotas and the endpoint, then retry"
+            }
+            Invariant::InputParity => {
+                "the paths bill different input: a hard-coded or estimated usage block (LiteLLM v1.63.14), a dropped cache field, or summed counters"
+            }
+            Invariant::OutputParity => {
+                "same text, different output count: a placeholder taken as final, cumulative counters summed, or a hard-coded usage block"
+            }
+            Invariant::UsagePresent => {
+                "final usage was dropped, zeroed or put at the wrong nesting level (LiteLLM #14935, Effect #6237 class)"
+            }
+            Invariant::NoPlaceholder => {
+                "the message_start output_tokens placeholder was taken as final (anthropic-sdk-python #424 class)"
+            }
+            Invariant::CumulativeNotSummed => {
+                "message_delta usage is cumulative: take the last value, never sum (pydantic-ai #2770, TensorZero #5481 class)"
+            }
+            Invariant::HeadersMatchBody => {
+                "X-Amzn-Bedrock-*-Token-Count headers disagree with body usage: one of them was rewritten"
+            }
+            Invariant::MetricsMatchEvents => {
+                "invocationMetrics disagree with the Anthropic events: a channel was rewritten, dropped or double counted (langchain-aws #164, LiteLLM #34373 class)"
+            }
+            Invariant::TotalIsSum => {
+                "the reported total is not input + cache_read + cache_write + output (Converse totals include cache tokens)"
+            }
+            Invariant::StreamComplete => {
+                "the stream ended without its terminal event: a cut connection or a proxy that stops early; its usage is partial"
+            }
+            Invariant::IncludeUsageHonored => {
+                "stream_options.include_usage asks for exactly one final usage chunk: a gateway dropped it (LiteLLM #14935, Semantic Kernel #9751) or sent several (summing them double counts)"
+            }
+            Invariant::CachedWithinPrompt => {
+                "OpenAI-shaped cached_tokens are a subset of prompt_tokens: cache tokens were added twice or the inclusive/exclusive conversion went wrong (LiteLLM #9812, Langfuse #5568 class)"
+            }
+            Invariant::LedgerParity => {
+                "the gateway reported other numbers than its upstream did for the same request: the gateway rewrote, estimated or dropped usage (LiteLLM #7112, #36114 class)"
+            }
+            Invariant::BaselineDrift => {
+                "input for the same prompt and model moved since the baseline: an SDK, gateway or model change; if intended, re-record with --update-baseline"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// Which side of a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SideId {
+    /// InvokeModel / Converse.
+    NonStreaming,
+    /// InvokeModelWithResponseStream / ConverseStream.
+    Streaming,
+}
+
+impl fmt::Display for SideId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SideId::NonStreaming => "non-streaming",
+            SideId::Streaming => "streaming",
+        })
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The invariant held.
+    Held,
+    /// The invariant was violated.
+    Violated,
+    /// The invariant does not apply to this exchange.
+    NotApplicable,
+    /// A side carried nothing to compare.
+    NotComparable,
+    /// The exchange failed at runtime.
+    Error,
+}
+
+impl Status {
+    /// The verdict this status implies on its own.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Status::Held | Status::NotApplicable => Verdict::Pass,
+            Status::NotComparable => Verdict::Inconclusive,
+            Status::Error => Verdict::Error,
+            Status::Violated => Verdict::Mismatch,
+        }
+    }
+}
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// An invariant was violated.
+    Violation,
+    /// A runtime error.
+    Error,
+    /// Something could not be compared.
+    NotComparable,
+    /// Worth knowing, not wrong.
+    Note,
+}
+
+/// One check of one invariant (per side where it applies to one side).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    /// The invariant.
+    pub invariant: Invariant,
+    /// The side, for in-response checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub side: Option<SideId>,
+    /// The outcome.
+    pub status: Status,
+}
+
+/// Something the audit wants a human to read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The invariant.
+    pub invariant: Invariant,
+    /// How serious.
+    pub severity: Severity,
+    /// The side, if one side is at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub side: Option<SideId>,
+    /// The field concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<Field>,
+    /// What was seen, with the numbers and their sources.
+    pub message: String,
+    /// The probable bug class / what to do.
+    pub hint: String,
+    /// The absolute difference behind a numeric violation (what a tolerance is compared with).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta: Option<u64>,
+}
+
+/// The verdict of a case. The variants are declared in precedence order: when several
+/// apply, the greatest wins ([`Verdict::worst`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every check held.
+    Pass,
+    /// Nothing contradicted, but something could not be compared.
+    Inconclusive,
+    /// The exchange failed or the input was malformed.
+    Error,
+    /// A mismatch or violated invariant.
+    Mismatch,
+}
+
+impl Verdict {
+    /// The most serious of several verdicts; `None` for none.
+    pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Option<Verdict> {
+        verdicts.into_iter().max()
+    }
+
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Error => "error",
+            Verdict::Mismatch => "mismatch",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The audit of one pair.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseAudit {
+    /// Every check that ran.
+    pub checks: Vec<Check>,
+    /// Findings, most serious first.
+    pub findings: Vec<Finding>,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+pub(crate) struct Auditor {
+    checks: Vec<Check>,
+    findings: Vec<Finding>,
+}
+
+impl Auditor {
+    pub(super) fn check(&mut self, invariant: Invariant, side: Option<SideId>, status: Status) {
+        self.checks.push(Check {
+            invariant,
+            side,
+            status,
+        });
+    }
+
+    pub(super) fn find(
+        &mut self,
+        invariant: Invariant,
+        severity: Severity,
+        side: Option<SideId>,
+        field: Option<Field>,
+        message: String,
+    ) {
+        let hint = match severity {
+            Severity::Violation | Severity::Error => invariant.hint().to_string(),
+            Severity::NotComparable => "compare again with identical completions (temperature 0, small max_tokens) or a target that reports usage on both paths".into(),
+            Severity::Note => String::new(),
+        };
+        self.findings.push(Finding {
+            invariant,
+            severity,
+            side,
+            field,
+            message,
+            hint,
+            delta: None,
+        });
+    }
+
+    /// Record the absolute difference behind the last finding.
+    pub(super) fn set_delta(&mut self, x: u64, y: u64) {
+        if let Some(f) = self.findings.last_mut() {
+            f.delta = Some(x.abs_diff(y));
+        }
+    }
+
+    /// A violated check whose finding carries the absolute difference `a` vs `b`.
+    pub(super) fn violated_by(
+        &mut self,
+        inv: Invariant,
+        side: Option<SideId>,
+        field: Option<Field>,
+        msg: String,
+        a: u64,
+        b: u64,
+    ) {
+        self.violated(inv, side, field, msg);
+        if let Some(f) = self.findings.last_mut() {
+            f.delta = Some(a.abs_diff(b));
+        }
+    }
+
+    /// A violated check with its finding.
+    pub(super) fn violated(
+        &mut self,
+        inv: Invariant,
+        side: Option<SideId>,
+        field: Option<Field>,
+        msg: String,
+    ) {
+        self.check(inv, side, Status::Violated);
+        self.find(inv, Severity::Violation, side, field, msg);
+    }
+}
+
+pub(super) fn show(o: Option<&crate::core::normalize::Obs>) -> String {
+    match o {
+        Some(o) => format!("{} ({})", o.value, o.source),
+        None => "absent".into(),
+    }
+}
+
+/// Audit one pair; with `upstream` (the `--ledger` truth), also check `ledger-parity` per
+/// side.
+pub fn audit(ns: &Normalized, st: &Normalized, upstream: Option<&Upstream>) -> CaseAudit {
+    let mut a = Auditor {
+        checks: Vec::new(),
+        findings: Vec::new(),
+    };
+    for (id, side) in [(SideId::NonStreaming, ns), (SideId::Streaming, st)] {
+        exchange::exchange(&mut a, id, side);
+    }
+    parity::cross_path(&mut a, ns, st);
+    for (id, side, other) in [(SideId::NonStreaming, ns, st), (SideId::Streaming, st, ns)] {
+        if side.failure.is_some() {
+            continue;
+        }
+        in_response(&mut a, id, side, other);
+        if let Some(up) = upstream {
+            let mine = match id {
+                SideId::NonStreaming => up.non_streaming.as_ref(),
+                SideId::Streaming => up.streaming.as_ref(),
+            };
+            gateway::ledger_parity(&mut a, id, side, mine);
+        }
+    }
+    let verdict = verdict_of(&a.checks);
+    a.findings.sort_by_key(|f| f.severity);
+    CaseAudit {
+        checks: a.checks,
+        findings: a.findings,
+        verdict,
+    }
+}
+
+/// The in-response checks that apply to this side's operation.
+fn in_response(a: &mut Auditor, id: SideId, side: &Normalized, other: &Normalized) {
+    // An independent figure for this side's output: invocationMetrics, else the other
+    // path's output when both produced the identical text.
+    let reference = side
+        .channels
+        .invocation_metrics
+        .as_ref()
+        .and_then(|m| m.output.clone())
+        .or_else(|| {
+            (other.failure.is_none() && other.text == side.text)
+                .then(|| other.usage.output.clone())
+                .flatten()
+        });
+    let reference = reference.as_ref();
+    match side.operation {
+        Operation::InvokeModel => body::headers_match_body(a, id, side),
+        Operation::InvokeModelWithResponseStream => {
+            stream::stream_complete(a, id, side);
+            stream::usage_present(a, id, side);
+            stream::no_placeholder(a, id, side, reference);
+            stream::cumulative_not_summed(a, id, side, reference);
+            body::metrics_match_events(a, id, side);
+        }
+        Operation::Converse => body::total_is_sum(a, id, side),
+        Operation::ConverseStream => {
+            stream::stream_complete(a, id, side);
+            stream::usage_present(a, id, side);
+            body::total_is_sum(a, id, side);
+        }
+        Operation::ChatCompletions => {
+            body::total_is_sum(a, id, side);
+            gateway::cached_within_prompt(a, id, side);
+        }
+        Operation::ChatCompletionsStream => {
+            stream::stream_complete(a, id, side);
+            gateway::include_usage_honored(a, id, side);
+            stream::usage_present(a, id, side);
+            body::total_is_sum(a, id, side);
+            gateway::cached_within_prompt(a, id, side);
+        }
+        Operation::Messages => {}
+        Operation::MessagesStream => {
+            stream::stream_complete(a, id, side);
+            stream::usage_present(a, id, side);
+            stream::no_placeholder(a, id, side, reference);
+            stream::cumulative_not_summed(a, id, side, reference);
+        }
+    }
+}
+
+/// The verdict a set of checks implies: the worst of their statuses' verdicts.
+pub fn verdict_of(checks: &[Check]) -> Verdict {
+    Verdict::worst(checks.iter().map(|c| c.status.verdict())).unwrap_or(Verdict::Pass)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::normalize::{Kind, Obs, StreamFacts, TextDigest, UsageSet};
+
+    fn obs(value: u64, source: &str, kind: Kind) -> Option<Obs> {
+        Some(Obs {
+            value,
+            source: source.into(),
+            kind,
+        })
+    }
+
+    fn usage(input: u64, read: u64, write: u64, output: u64) -> UsageSet {
+        UsageSet {
+            input: obs(input, "in", Kind::Reported),
+            cache_read: obs(read, "cr", Kind::Reported),
+            cache_write: obs(write, "cw", Kind::Reported),
+            output: obs(output, "out", Kind::Reported),
+            ..UsageSet::default()
+        }
+    }
+
+    fn side(op: Operation, u: UsageSet, text: &str) -> Normalized {
+        let mut t = TextDigest::default();
+        t.push(text);
+        Normalized {
+            operation: op,
+            attempts: 1,
+            status: Some(200),
+            usage: u.clone(),
+            channels: crate::core::normalize::Channels {
+                body: (!op.is_streaming()).then(|| u.clone()),
+                message_start: (op == Operation::InvokeModelWithResponseStream).then(|| UsageSet {
+                    output: obs(1, "start", Kind::Placeholder),
+                    ..u.clone()
+                }),
+                message_deltas: if op == Operation::InvokeModelWithResponseStream {
+                    vec![UsageSet {
+                        output: u.output.clone(),
+                        ..UsageSet::default()
+                    }]
+                } else {
+                    vec![]
+                },
+                metadata: (op == Operation::ConverseStream).then(|| u.clone()),
+                ..Default::default()
+            },
+            text: t,
+            stop_reason: None,
+            stream: op.is_streaming().then(|| StreamFacts {
+                terminal_frame: Some(5),
+                ..Default::default()
+            }),
+            failure: None,
+        }
+    }
+
+    fn audit(ns: &Normalized, st: &Normalized) -> CaseAudit {
+        super::audit(ns, st, None)
+    }
+
+    fn violated(a: &CaseAudit) -> Vec<Invariant> {
+        let mut v: Vec<Invariant> = a
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Violation)
+            .map(|f| f.invariant)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    #[test]
+    fn a_consistent_pair_passes() {
+        let a = audit(
+            &side(Operation::InvokeModel, usage(10, 0, 0, 2), "Hi!"),
+            &side(
+                Operation::InvokeModelWithResponseStream,
+                usage(10, 0, 0, 2),
+                "Hi!",
+            ),
+        );
+        assert_eq!(a.verdict, Verdict::Pass, "{:?}", a.findings);
+        assert!(
+            a.checks
+                .iter()
+                .any(|c| c.invariant == Invariant::InputParity && c.status == Status::Held)
+        );
+    }
+
+    #[test]
+    fn a_cache_split_is_a_note_not_a_mismatch() {
+        let a = audit(
+            &side(Operation::Converse, usage(3, 0, 100, 2), "Hi!"),
+            &side(Operation::ConverseStream, usage(3, 100, 0, 2), "Hi!"),
+        );
+        assert_eq!(a.verdict, Verdict::Pass);
+        assert!(
+            a.findings
+                .iter()
+                .any(|f| f.severity == Severity::Note && f.message.contains("cache split"))
+        );
+    }
+
+    #[test]
+    fn different_texts_make_output_not_comparable() {
+        let a = audit(
+            &side(Operation::Converse, usage(10, 0, 0, 2), "Hi!"),
+            &side(Operation::ConverseStream, usage(10, 0, 0, 3), "Hello"),
+        );
+        assert_eq!(a.verdict, Verdict::Inconclusive);
+        assert!(violated(&a).is_empty());
+    }
+
+    #[test]
+    fn input_and_output_drift_are_mismatches() {
+        let a = audit(
+            &side(Operation::Converse, usage(10, 0, 0, 4), "Hi!"),
+            &side(Operation::ConverseStream, usage(3, 1796, 0, 392), "Hi!"),
+        );
+        assert_eq!(a.verdict, Verdict::Mismatch);
+        assert_eq!(
+            violated(&a),
+            vec![Invariant::InputParity, Invariant::OutputParity]
+        );
+    }
+
+    #[test]
+    fn a_decreasing_counter_violates_cumulative_not_summed() {
+        let mut st = side(
+            Operation::InvokeModelWithResponseStream,
+            usage(10, 0, 0, 5),
+            "x",
+        );
+        st.channels.message_deltas = vec![
+            UsageSet {
+                output: obs(9, "d1", Kind::Reported),
+                ..Default::default()
+            },
+            UsageSet {
+                output: obs(5, "d2", Kind::Reported),
+                ..Default::default()
+            },
+        ];
+        let a = audit(&side(Operation::InvokeModel, usage(10, 0, 0, 5), "x"), &st);
+        assert!(violated(&a).contains(&Invariant::CumulativeNotSummed));
+    }
+
+    #[test]
+    fn summed_counters_are_recognised_against_the_metrics() {
+        let mut st = side(
+            Operation::InvokeModelWithResponseStream,
+            usage(10, 0, 0, 16),
+            "x",
+        );
+        st.channels.message_deltas = vec![UsageSet {
+            output: obs(16, "d", Kind::Reported),
+            ..Default::default()
+        }];
+        st.channels.invocation_metrics = Some(UsageSet {
+            input: obs(10, "m", Kind::Reported),
+            output: obs(15, "m", Kind::Reported),
+            ..Default::default()
+        });
+        let a = audit(&side(Operation::InvokeModel, usage(10, 0, 0, 15), "x"), &st);
+        let v = violated(&a);
+        assert!(
+            v.contains(&Invariant::CumulativeNotSummed)
+                && v.contains(&Invariant::MetricsMatchEvents),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn converse_totals_must_include_cache() {
+        let mut ns = side(Operation::Converse, usage(18, 0, 7502, 386), "x");
+        ns.usage.total = obs(404, "body:usage.totalTokens", Kind::Reported);
+        let a = audit(
+            &ns,
+            &side(Operation::ConverseStream, usage(18, 0, 7502, 386), "x"),
+        );
+        assert_eq!(violated(&a), vec![Invariant::TotalIsSum]);
+    }
+
+    #[test]
+    fn runtime_failures_are_errors_and_skip_parity() {
+        let mut st = side(Operation::ConverseStream, UsageSet::default(), "");
+        st.failure = Some(crate::core::normalize::Failure {
+            kind: "exception",
+            name: "modelStreamErrorException".into(),
+            message: "boom".into(),
+            frame: Some(2),
+            status: None,
+        });
+        let a = audit(&side(Operation::Converse, usage(10, 0, 0, 2), "Hi!"), &st);
+        assert_eq!(a.verdict, Verdict::Error);
+        assert!(
+            !a.checks
+                .iter()
+                .any(|c| c.invariant == Invariant::InputParity)
+        );
+        assert!(
+            a.findings[0]
+                .message
+                .contains("modelStreamErrorException in frame 2")
+        );
+    }
+
+    #[test]
+    fn ids_round_trip() {
+        for i in Invariant::ALL {
+            assert_eq!(Invariant::from_id(i.id()), Some(i));
+        }
+    }
+}

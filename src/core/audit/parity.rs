@@ -1,0 +1,141 @@
+//! Cross-path parity: the same request must bill the same input on both paths, and the same
+//! output when both paths produced the same text (PRODUCT.md §4, "Cross-path").
+
+use super::{Auditor, Invariant, Severity, SideId, Status, show};
+use crate::core::normalize::{Field, Normalized, UsageSet};
+
+/// Input and output parity, unless a side failed (nothing to compare) or a stream ended
+/// without its terminal event (its usage is partial: comparing it would only repeat the
+/// `stream-complete` finding as bogus mismatches).
+pub(super) fn cross_path(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
+    if ns.failure.is_some() || st.failure.is_some() {
+        return;
+    }
+    let incomplete = [ns, st].into_iter().find(|s| {
+        s.stream
+            .as_ref()
+            .is_some_and(|f| f.terminal_frame.is_none())
+    });
+    let Some(cut) = incomplete else {
+        input_parity(a, ns, st);
+        output_parity(a, ns, st);
+        return;
+    };
+    for inv in [Invariant::InputParity, Invariant::OutputParity] {
+        a.check(inv, None, Status::NotComparable);
+        a.find(
+            inv,
+            Severity::NotComparable,
+            Some(SideId::Streaming),
+            None,
+            format!(
+                "{} ended without its terminal event, so its usage is partial and not compared",
+                cut.operation
+            ),
+        );
+    }
+}
+
+fn input_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
+    let inv = Invariant::InputParity;
+    let (x, y) = (ns.usage.input_total(), st.usage.input_total());
+    let (Some(x), Some(y)) = (x, y) else {
+        a.check(inv, None, Status::NotComparable);
+        let missing = if x.is_none() {
+            SideId::NonStreaming
+        } else {
+            SideId::Streaming
+        };
+        a.find(
+            inv,
+            Severity::NotComparable,
+            Some(missing),
+            Some(Field::InputTotal),
+            format!("the {missing} side carried no input usage, so input cannot be compared"),
+        );
+        return;
+    };
+    if x != y {
+        a.violated_by(
+            inv,
+            None,
+            Some(Field::InputTotal),
+            format!(
+                "total input differs: non-streaming {x} (input {}), streaming {y} (input {})",
+                show(ns.usage.input.as_ref()),
+                show(st.usage.input.as_ref())
+            ),
+            x,
+            y,
+        );
+        return;
+    }
+    a.check(inv, None, Status::Held);
+    let split = |u: &UsageSet| {
+        [Field::Input, Field::CacheRead, Field::CacheWrite].map(|f| u.value(f).unwrap_or(0))
+    };
+    let (sx, sy) = (split(&ns.usage), split(&st.usage));
+    if sx != sy {
+        a.find(
+            inv,
+            Severity::Note,
+            None,
+            Some(Field::InputTotal),
+            format!(
+                "total input agrees ({x}) but the cache split differs: non-streaming input/read/write {}/{}/{}, streaming {}/{}/{} (one call wrote the cache, the other read it)",
+                sx[0], sx[1], sx[2], sy[0], sy[1], sy[2]
+            ),
+        );
+    }
+}
+
+fn output_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
+    let inv = Invariant::OutputParity;
+    if ns.text != st.text {
+        a.check(inv, None, Status::NotComparable);
+        a.find(
+            inv,
+            Severity::NotComparable,
+            None,
+            Some(Field::Output),
+            format!(
+                "completion texts differ ({} vs {} chars: {:?} vs {:?}), so output counts are not comparable",
+                ns.text.chars, st.text.chars, ns.text.preview, st.text.preview
+            ),
+        );
+        return;
+    }
+    let (Some(x), Some(y)) = (ns.usage.output.as_ref(), st.usage.output.as_ref()) else {
+        a.check(inv, None, Status::NotComparable);
+        let missing = if ns.usage.output.is_none() {
+            SideId::NonStreaming
+        } else {
+            SideId::Streaming
+        };
+        a.find(
+            inv,
+            Severity::NotComparable,
+            Some(missing),
+            Some(Field::Output),
+            format!("the {missing} side carried no output usage, so output cannot be compared"),
+        );
+        return;
+    };
+    if x.value == y.value {
+        a.check(inv, None, Status::Held);
+    } else {
+        a.violated_by(
+            inv,
+            None,
+            Some(Field::Output),
+            format!(
+                "identical completion text ({} chars) but output differs: non-streaming {}, streaming {}",
+                ns.text.chars,
+                show(Some(x)),
+                show(Some(y))
+            ),
+            x.value,
+            y.value,
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! The one pipeline: a pair of captures (and the upstream's truth, when there is one) in, a
+//! finished, policy-applied [`CaseReport`] out. `compare`, `replay`, `gate` and the tests all
+//! call [`audit_pair`]; nothing else normalizes, audits or lays out a diff table.
+//!
+//! ```text
+//! captures ──normalize──► two Normalized sides ──audit──► CaseAudit ──policy──► CaseReport
+//!   (+ upstream)                                     (+ baseline, tolerance)    (+ diff rows)
+//! ```
+
+use crate::core::audit;
+use crate::core::capture::Capture;
+use crate::core::case::{CaseMeta, CaseReport};
+use crate::core::ledger::Upstream;
+use crate::core::normalize::normalize;
+use crate::core::policy::Policy;
+use std::path::Path;
+
+/// What re-recording means, for inputs whose bytes do not hold up.
+const MALFORMED_HINT: &str =
+    "the recording is corrupt or was edited: re-record it with `tokaudit compare --record DIR`";
+
+/// One pair to audit.
+#[derive(Debug, Clone, Copy)]
+pub struct Pair<'a> {
+    /// The non-streaming exchange.
+    pub non_streaming: &'a Capture,
+    /// The streaming exchange.
+    pub streaming: &'a Capture,
+    /// The file the pair was replayed from; malformed input is reported against it.
+    pub origin: Option<&'a Path>,
+}
+
+/// Normalize both sides, audit them against each other (and the upstream), apply the policy
+/// and lay out the diff table. Malformed input becomes an `error` case whose message names
+/// the file (for replays), the side, the frame and the field.
+pub fn audit_pair(
+    meta: CaseMeta,
+    pair: Pair<'_>,
+    upstream: Option<Upstream>,
+    policy: &Policy,
+) -> CaseReport {
+    let sides = normalize(pair.non_streaming)
+        .map_err(|e| format!("non_streaming: {e}"))
+        .and_then(|ns| {
+            let st = normalize(pair.streaming).map_err(|e| format!("streaming: {e}"))?;
+            Ok((ns, st))
+        });
+    let (ns, st) = match sides {
+        Ok(sides) => sides,
+        Err(e) => return malformed(meta, pair.origin, &e),
+    };
+    let mut audit = audit::audit(&ns, &st, upstream.as_ref());
+    policy.apply(&mut audit, &ns, &st);
+    CaseReport::audited(meta, ns, st, upstream, audit)
+}
+
+/// A case whose input could not be read at all (or whose captures do not decode). For a
+/// replayed file the message starts with the file and says what to do.
+pub fn malformed(meta: CaseMeta, origin: Option<&Path>, error: &str) -> CaseReport {
+    let message = match origin {
+        Some(path) => format!("{}: {error}; {MALFORMED_HINT}", path.display()),
+        None => error.to_string(),
+    };
+    CaseReport::malformed(meta, message)
+}

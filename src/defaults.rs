@@ -1,0 +1,35 @@
+//! Every default and limit the command line, suites and the emulator share, in one place, so
+//! a flag and a suite key can never disagree on what "unset" means.
+
+use std::time::Duration;
+
+/// The default model: a cheap Claude that is on-demand in most Bedrock regions.
+pub const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+/// Output tokens allowed per call.
+pub const MAX_TOKENS: u32 = 64;
+/// Sampling temperature: 0, so that both paths should produce the same text.
+pub const TEMPERATURE: f32 = 0.0;
+/// Seconds allowed per call, the whole stream included.
+pub const TIMEOUT_SECS: u64 = 60;
+/// HTTP attempts per call (retries back off on throttling and 5xx).
+pub const MAX_ATTEMPTS: u32 = 3;
+/// Most attempts a user may ask for.
+pub const MAX_ATTEMPTS_LIMIT: u32 = 10;
+/// Pairs per prompt.
+pub const RUNS: u32 = 1;
+/// Pairs in flight at once.
+pub const CONCURRENCY: u32 = 1;
+/// Most pairs in flight a user may ask for.
+pub const CONCURRENCY_LIMIT: u32 = 256;
+/// Time allowed to connect to an endpoint.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time allowed to read an upstream ledger.
+pub const LEDGER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The region the offline emulator claims to be in.
+pub const OFFLINE_REGION: &str = "us-east-1";
+/// The suite `tokaudit gate` reads when `--suite` is not given.
+pub const SUITE_FILE: &str = "tokaudit.toml";
+/// The emulator's port for `tokaudit serve`.
+pub const SERVE_PORT: u16 = 8787;
+/// Largest request body the emulator accepts (Bedrock's own limit).
+pub const MAX_BODY_BYTES: usize = 25_000_000;

@@ -1,0 +1,287 @@
+//! Executes a [`RunPlan`]: sets up the target (the live AWS SDK, a gateway over HTTP, or the
+//! built-in emulator), sends every pair, reads the upstream ledger, and hands back the raw
+//! results. Auditing them is the pipeline's job; recording them is the caller's.
+
+use crate::core::capture::{Api, Capture};
+use crate::core::case::CaseMeta;
+use crate::core::ledger::{self, LedgerDoc, Upstream};
+use crate::core::redact;
+use crate::defaults;
+use crate::emulator::{self, Emulator};
+use crate::fixture::{Fixture, UpstreamRecord};
+use crate::plan::{Endpoint, RunPlan, TargetKind};
+use crate::provider::bedrock::{BedrockClient, Settings};
+use crate::provider::http::HttpTarget;
+use crate::provider::{Prompt, Target, fetch_ledger};
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use indicatif::ProgressBar;
+
+/// One pair's raw result.
+#[derive(Debug, Clone)]
+pub struct PairResult {
+    /// What the case is (its name is `run-001-invoke`, or `p2-run-001-invoke` with several
+    /// prompts).
+    pub meta: CaseMeta,
+    /// The non-streaming exchange.
+    pub non_streaming: Capture,
+    /// The streaming exchange.
+    pub streaming: Capture,
+    /// The upstream ledger entries of both requests (`--ledger`).
+    pub upstream: Option<UpstreamRecord>,
+}
+
+impl PairResult {
+    /// The upstream truth of this pair, for the audit.
+    pub fn upstream(&self) -> Option<Upstream> {
+        self.upstream
+            .as_ref()
+            .map(|u| Upstream::from_entries(&u.non_streaming, &u.streaming))
+    }
+
+    /// The recording of this pair.
+    pub fn fixture(&self) -> Fixture {
+        let mut fx = Fixture::from_captures(&self.meta, &self.non_streaming, &self.streaming);
+        fx.upstream = self.upstream.clone();
+        fx
+    }
+}
+
+/// A target ready to call, and what reports say about it.
+struct Prepared {
+    target: Target,
+    region: String,
+    /// Keeps the built-in emulator running for the whole run.
+    _emulator: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Run every pair of the plan, in name order (the order `replay` of the recorded folder
+/// gives). `progress` counts pairs.
+pub async fn execute(plan: &RunPlan, progress: &ProgressBar) -> anyhow::Result<Vec<PairResult>> {
+    let run_id = run_id();
+    let mut out = Vec::new();
+    for (k, text) in plan.prompts.iter().enumerate() {
+        // Each prompt starts from a fresh target: offline, a cold emulator (and cache), so a
+        // prompt's verdict never depends on the prompts before it.
+        let prepared = prepare(plan).await?;
+        let prefix = (plan.prompts.len() > 1).then(|| format!("p{}-", k + 1));
+        let prompt = Prompt {
+            model: plan.model.clone(),
+            prompt: text.clone(),
+            system: plan.system.clone(),
+            max_tokens: plan.limits.max_tokens,
+            temperature: plan.limits.temperature,
+            cache: plan.cache,
+            marker: None,
+        };
+        let pairs = send_pairs(plan, &prepared.target, &prompt, run_id ^ k as u64, progress).await;
+        let ledger = match &plan.ledger {
+            Some(url) => Some((url, read_ledger(url).await)),
+            None => None,
+        };
+        for pair in pairs {
+            let name = format!(
+                "{}run-{:03}-{}",
+                prefix.as_deref().unwrap_or(""),
+                pair.run,
+                pair.api
+            );
+            let upstream = match (&ledger, &pair.markers) {
+                (Some((url, doc)), Some((a, b))) => Some(UpstreamRecord {
+                    ledger: url.to_string(),
+                    non_streaming: doc.entries_for(a),
+                    streaming: doc.entries_for(b),
+                }),
+                _ => None,
+            };
+            out.push(PairResult {
+                meta: meta(plan, &prepared, name, pair.api),
+                non_streaming: pair.non_streaming,
+                streaming: pair.streaming,
+                upstream,
+            });
+        }
+    }
+    progress.finish_and_clear();
+    out.sort_by(|a, b| a.meta.name.cmp(&b.meta.name));
+    Ok(out)
+}
+
+fn meta(plan: &RunPlan, prepared: &Prepared, name: String, api: Api) -> CaseMeta {
+    CaseMeta {
+        name,
+        target: plan.target.name().into(),
+        api,
+        model: redact::account_ids(&plan.model).into_owned(),
+        region: prepared.region.clone(),
+    }
+}
+
+/// Markers differ between runs, so a shared upstream's ledger never mixes two runs up.
+fn run_id() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+/// Set up the client, starting the built-in emulator for an offline plan. `--offline`
+/// never touches aws-config: no environment, profile or metadata probes.
+async fn prepare(plan: &RunPlan) -> anyhow::Result<Prepared> {
+    let settings = Settings {
+        region: None,
+        profile: None,
+        endpoint_url: None,
+        timeout: plan.limits.timeout,
+        max_attempts: plan.limits.max_attempts,
+    };
+    let (base, region, emulator) = match &plan.endpoint {
+        Endpoint::Offline { region, faults } => {
+            let em = Emulator::new(emulator::Config {
+                faults: faults.clone(),
+                ..emulator::Config::default()
+            });
+            let (addr, handle) = emulator::spawn(em, ([127, 0, 0, 1], 0).into())
+                .await
+                .context("cannot start the built-in emulator on 127.0.0.1")?;
+            let region = region.clone().unwrap_or(defaults::OFFLINE_REGION.into());
+            (format!("http://{addr}"), region, Some(handle))
+        }
+        Endpoint::Bedrock {
+            region,
+            profile,
+            endpoint_url,
+        } => {
+            let settings = Settings {
+                region: region.clone(),
+                profile: profile.clone(),
+                endpoint_url: endpoint_url.clone(),
+                ..settings
+            };
+            let client = BedrockClient::live(&settings).await?;
+            let region = client.region.clone();
+            return Ok(Prepared {
+                target: Target::Bedrock(client),
+                region,
+                _emulator: None,
+            });
+        }
+        Endpoint::Gateway { base_url, .. } => (base_url.clone(), "-".to_string(), None),
+    };
+    let target = match plan.target.gateway_api() {
+        None => Target::Bedrock(BedrockClient::hermetic(&base, &region, &settings)),
+        Some(api) => {
+            let key = api_key(plan)?;
+            let client = HttpTarget::new(api, &base, key, settings.timeout, settings.max_attempts)
+                .context("cannot build the HTTP client")?;
+            Target::Http(client)
+        }
+    };
+    let region = if plan.target == TargetKind::Bedrock {
+        region
+    } else {
+        "-".into()
+    };
+    Ok(Prepared {
+        target,
+        region,
+        _emulator: emulator,
+    })
+}
+
+/// The gateway's API key, from the variable `--api-key-env` names (or the target's default).
+fn api_key(plan: &RunPlan) -> anyhow::Result<Option<String>> {
+    let named = match &plan.endpoint {
+        Endpoint::Gateway { api_key_env, .. } => api_key_env.clone(),
+        _ => None,
+    };
+    let var = named
+        .clone()
+        .unwrap_or_else(|| plan.target.default_key_env().to_string());
+    let key = std::env::var(&var).ok().filter(|k| !k.is_empty());
+    if key.is_none() && named.is_some() {
+        bail!("--api-key-env {var}: that environment variable is not set");
+    }
+    Ok(key)
+}
+
+/// Read the upstream ledger; an unreadable ledger is reported and audited as empty (each
+/// side's `ledger-parity` then says no entry matched).
+async fn read_ledger(url: &str) -> LedgerDoc {
+    match fetch_ledger(url).await {
+        Ok(doc) => doc,
+        Err(e) => {
+            eprintln!(
+                "tokaudit: error: cannot read the ledger at {url}: {e}; ledger-parity is not checked"
+            );
+            LedgerDoc::default()
+        }
+    }
+}
+
+/// One pair as sent.
+struct Sent {
+    run: u32,
+    api: Api,
+    non_streaming: Capture,
+    streaming: Capture,
+    /// The `--ledger` markers of the two requests.
+    markers: Option<(String, String)>,
+}
+
+/// Send every (run, API) pair of one prompt, `concurrency` at a time, in job order.
+async fn send_pairs(
+    plan: &RunPlan,
+    target: &Target,
+    prompt: &Prompt,
+    run_id: u64,
+    progress: &ProgressBar,
+) -> Vec<Sent> {
+    let jobs: Vec<(u32, Api)> = (1..=plan.runs)
+        .flat_map(|r| plan.apis.iter().map(move |a| (r, *a)))
+        .collect();
+    let with_ledger = plan.ledger.is_some();
+    futures_util::stream::iter(jobs.into_iter().enumerate())
+        .map(|(job, (run, api))| {
+            let markers = with_ledger.then(|| {
+                let n = job as u64 * 2;
+                (ledger::marker(run_id, n), ledger::marker(run_id, n + 1))
+            });
+            send_pair(target, prompt, run, api, markers, progress)
+        })
+        .buffered(plan.concurrency as usize)
+        .collect()
+        .await
+}
+
+async fn send_pair(
+    target: &Target,
+    prompt: &Prompt,
+    run: u32,
+    api: Api,
+    markers: Option<(String, String)>,
+    progress: &ProgressBar,
+) -> Sent {
+    let (ns_op, st_op) = api.operations();
+    let (ns_prompt, st_prompt) = match &markers {
+        Some((a, b)) => (prompt.with_marker(a), prompt.with_marker(b)),
+        None => (prompt.clone(), prompt.clone()),
+    };
+    // Alternate which path goes first, so cache effects show up instead of hiding.
+    let (non_streaming, streaming) = if run % 2 == 1 {
+        let a = target.call(ns_op, &ns_prompt).await;
+        (a, target.call(st_op, &st_prompt).await)
+    } else {
+        let b = target.call(st_op, &st_prompt).await;
+        (target.call(ns_op, &ns_prompt).await, b)
+    };
+    progress.inc(1);
+    Sent {
+        run,
+        api,
+        non_streaming,
+        streaming,
+        markers,
+    }
+}

@@ -1,0 +1,171 @@
+//! Small validators, one per rule of a suite case. Each returns the byte offset of what is
+//! wrong (the caller turns it into a line) and a message that names the case and the key.
+
+use super::Source;
+use super::spec::{CaseSpec, ExpectSpec};
+use crate::core::audit::{Invariant, Verdict};
+use crate::core::policy::Expectation;
+use crate::emulator::faults::FaultSpec;
+use crate::plan::UnknownName;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::str::FromStr;
+use toml::Spanned;
+
+/// What is wrong, and where (a byte offset into the suite text).
+pub(super) struct Located {
+    pub at: usize,
+    pub message: String,
+}
+
+fn at(span: usize, message: String) -> Located {
+    Located { at: span, message }
+}
+
+/// Names must be unique and usable as folder names (recordings live in `DIR/<case>/`).
+pub(super) fn name(case: &str, seen: &mut HashSet<String>) -> Result<(), String> {
+    if case.is_empty() || case.contains(['/', '\\']) || case.starts_with('.') {
+        return Err("`name` must be non-empty, without slashes, and not start with a dot".into());
+    }
+    if !seen.insert(case.to_string()) {
+        return Err("a case with this name already exists; names must be unique".into());
+    }
+    Ok(())
+}
+
+/// A value the command line also takes (same enum, same spelling), or the allowed ones.
+pub(super) fn choice<T: FromStr<Err = UnknownName>>(
+    value: Option<&Spanned<String>>,
+    default: T,
+    key: &str,
+    case: &str,
+) -> Result<T, Located> {
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .get_ref()
+            .parse()
+            .map_err(|e: UnknownName| at(v.span().start, format!("case {case:?}: {key} {e}"))),
+    }
+}
+
+/// A whole number ≥ 1 (`runs`, `max_tokens`).
+pub(super) fn positive(
+    value: Option<&Spanned<i64>>,
+    key: &str,
+    default: u32,
+    case: &str,
+) -> Result<u32, Located> {
+    let Some(n) = value else { return Ok(default) };
+    u32::try_from(*n.get_ref())
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            at(
+                n.span().start,
+                format!(
+                    "case {case:?}: {key} = {} must be a whole number ≥ 1",
+                    n.get_ref()
+                ),
+            )
+        })
+}
+
+/// Exactly one of `prompt`, `prompts` or `fixtures`; fixture paths are relative to the suite.
+pub(super) fn source(c: &CaseSpec, suite: &Path) -> Result<Source, String> {
+    match (&c.prompt, &c.prompts, &c.fixtures) {
+        (Some(p), None, None) => Ok(Source::Prompts(vec![p.clone()])),
+        (None, Some(ps), None) if !ps.is_empty() => Ok(Source::Prompts(ps.clone())),
+        (None, None, Some(fs)) if !fs.is_empty() => {
+            let base = suite.parent().unwrap_or(Path::new("."));
+            Ok(Source::Fixtures(fs.iter().map(|f| base.join(f)).collect()))
+        }
+        _ => Err(
+            "give exactly one of `prompt`, `prompts` (non-empty) or `fixtures` (non-empty)".into(),
+        ),
+    }
+}
+
+/// Emulator faults, as `--emulator-fault` takes them.
+pub(super) fn faults(c: &CaseSpec) -> Result<Vec<FaultSpec>, Located> {
+    c.emulator_faults
+        .iter()
+        .flatten()
+        .map(|f| {
+            f.get_ref()
+                .parse()
+                .map_err(|e: String| at(f.span().start, format!("case {:?}: {e}", c.name)))
+        })
+        .collect()
+}
+
+/// Allowed differences per invariant id, each ≥ 0.
+pub(super) fn tolerance(c: &CaseSpec) -> Result<BTreeMap<Invariant, u64>, Located> {
+    let mut out = BTreeMap::new();
+    for (k, v) in c.tolerance.iter().flatten() {
+        let inv = Invariant::from_id(k.get_ref()).ok_or_else(|| {
+            let known: Vec<&str> = Invariant::ALL.iter().map(|i| i.id()).collect();
+            at(
+                k.span().start,
+                format!(
+                    "case {:?}: tolerance for unknown invariant {:?}; known: {}",
+                    c.name,
+                    k.get_ref(),
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let n = u64::try_from(*v.get_ref()).map_err(|_| {
+            at(
+                v.span().start,
+                format!("case {:?}: tolerance {} must be ≥ 0", c.name, v.get_ref()),
+            )
+        })?;
+        out.insert(inv, n);
+    }
+    Ok(out)
+}
+
+/// `[case.expect]`: a failing verdict, known invariant ids, and a reason.
+pub(super) fn expectation(
+    case: &str,
+    e: &ExpectSpec,
+    case_at: usize,
+) -> Result<Expectation, Located> {
+    let verdict = match e.verdict.get_ref().as_str() {
+        "mismatch" => Verdict::Mismatch,
+        "error" => Verdict::Error,
+        "inconclusive" => Verdict::Inconclusive,
+        other => {
+            return Err(at(
+                e.verdict.span().start,
+                format!(
+                    "case {case:?}: expect.verdict {other:?} must be mismatch, error or inconclusive (a case expected to pass needs no expectation)"
+                ),
+            ));
+        }
+    };
+    let mut findings = Vec::new();
+    for f in &e.findings {
+        findings.push(Invariant::from_id(f.get_ref()).ok_or_else(|| {
+            at(
+                f.span().start,
+                format!(
+                    "case {case:?}: expect.findings: unknown invariant {:?}",
+                    f.get_ref()
+                ),
+            )
+        })?);
+    }
+    if e.reason.trim().is_empty() {
+        return Err(at(
+            case_at,
+            format!("case {case:?}: expect.reason must say why the case is expected to fail"),
+        ));
+    }
+    Ok(Expectation {
+        verdict,
+        reason: e.reason.clone(),
+        findings,
+    })
+}
