@@ -7,6 +7,8 @@
 //! whole, keeping only the auth scheme as evidence; an ARN keeps everything but its account
 //! id, so the model stays readable. PRODUCT.md §6.
 
+use crate::core::capture::{Capture, ResponseBody};
+use bytes::Bytes;
 use std::borrow::Cow;
 
 /// The value that replaces every secret header.
@@ -105,6 +107,31 @@ pub fn account_ids(text: &str) -> Cow<'_, str> {
     }
     out.push_str(rest);
     Cow::Owned(out)
+}
+
+/// Remove account ids from everything a capture keeps that can carry an ARN: the request
+/// path (the model id travels there) and body, error bodies (AccessDenied names the caller's
+/// IAM ARN), and transport error messages. Success bodies are evidence and stay as they are.
+pub fn capture(c: &mut Capture) {
+    c.request.path = account_ids(&c.request.path).into_owned();
+    redact_bytes(&mut c.request.body);
+    if let Some(r) = c.response.as_mut()
+        && r.status >= 400
+        && let ResponseBody::Buffered(b) = &mut r.body
+    {
+        redact_bytes(b);
+    }
+    if let Some(e) = c.transport_error.as_mut() {
+        e.message = account_ids(&e.message).into_owned();
+    }
+}
+
+fn redact_bytes(bytes: &mut Bytes) {
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && let Cow::Owned(clean) = account_ids(text)
+    {
+        *bytes = Bytes::from(clean);
+    }
 }
 
 /// The next `arn` followed by its separator (`:` or a percent-encoded `%3A` / `%3a`).

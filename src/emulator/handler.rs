@@ -233,6 +233,12 @@ fn answer(
     let (pieces, stop) = model::generate(&req);
     let truth = em.truth(&model, &req, pieces.len() as u64);
     entry.truth = Some(truth);
+    // Bedrock answers with the Anthropic model name, never the Bedrock id or ARN it was
+    // called with (wire-formats.md §1.3); gateways echo what they were asked for.
+    let model = match op {
+        Op::Chat | Op::Messages => model,
+        _ => model::anthropic_name(&model),
+    };
     let g = Generation {
         pieces,
         stop,

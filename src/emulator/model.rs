@@ -18,6 +18,7 @@
 //! request with a given prefix writes it (`cache_write`), later ones within 5 minutes read it
 //! (`cache_read`); `input` is what remains after the prefix.
 
+use crate::core::wire::BEDROCK_ANTHROPIC_VERSION;
 use serde_json::Value;
 
 /// Split text into tokens by the documented rule. Concatenating the pieces gives the text back:
@@ -63,6 +64,29 @@ pub fn tokenize(text: &str) -> Vec<&str> {
 /// Count tokens by the documented rule.
 pub fn count_tokens(text: &str) -> u64 {
     tokenize(text).len() as u64
+}
+
+/// The Anthropic model name Bedrock puts in response bodies for a Bedrock model id, profile id
+/// or ARN: `arn:…:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0` and
+/// `anthropic.claude-3-haiku-20240307-v1:0` both answer as `claude-3-haiku-20240307`.
+pub fn anthropic_name(model_id: &str) -> String {
+    let id = model_id.rsplit('/').next().unwrap_or(model_id);
+    let id = match id.find("anthropic.") {
+        Some(i) => &id[i + "anthropic.".len()..],
+        None => id,
+    };
+    let id = match id.rfind("-v") {
+        Some(i)
+            if id[i + 2..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit()) =>
+        {
+            &id[..i]
+        }
+        _ => id,
+    };
+    id.to_string()
 }
 
 /// Request overhead in tokens.
@@ -147,95 +171,106 @@ fn block_text(block: &Value) -> String {
 
 /// Parse an InvokeModel (Anthropic Messages) body, validating it as Bedrock does.
 pub fn from_invoke(body: &Value) -> Result<ModelRequest, Invalid> {
-    if !body.is_object() {
-        return Err(Invalid(
-            "Malformed input request: expected a JSON object".into(),
-        ));
-    }
-    match body.get("anthropic_version").and_then(Value::as_str) {
-        Some("bedrock-2023-05-31") => {}
-        Some(v) => {
-            return Err(Invalid(format!(
-                "Malformed input request: anthropic_version {v:?} is not supported, use \"bedrock-2023-05-31\""
-            )));
-        }
-        None => {
-            return Err(Invalid(
-                "Malformed input request: #: required key [anthropic_version] not found".into(),
-            ));
-        }
-    }
-    let max_tokens = match body.get("max_tokens") {
-        Some(v) => v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
-            Invalid(format!(
-                "Malformed input request: max_tokens: {v} is not a positive integer"
-            ))
-        })?,
-        None => {
-            return Err(Invalid(
-                "Malformed input request: #: required key [max_tokens] not found".into(),
-            ));
-        }
-    };
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| {
-            Invalid("Malformed input request: messages: expected at least 1 message".into())
-        })?;
+    let (max_tokens, messages) = invoke_envelope(body)?;
     let mut b = Builder::new();
     b.tools(body.get("tools"));
     match body.get("system") {
         Some(Value::String(s)) => b.add(count_tokens(s), s),
         Some(Value::Array(blocks)) => {
             for block in blocks {
-                let t = block_text(block);
-                b.add(count_tokens(&t), &t);
-                if block.get("cache_control").is_some() {
-                    b.mark();
-                }
+                anthropic_block(&mut b, block);
             }
         }
         _ => {}
     }
     let mut last_user = String::new();
     for (i, m) in messages.iter().enumerate() {
-        let role = m.get("role").and_then(Value::as_str).ok_or_else(|| {
-            Invalid(format!(
-                "Malformed input request: messages.{i}.role: required"
-            ))
-        })?;
-        b.add(MESSAGE_FRAMING, role);
-        let mut text = String::new();
-        match m.get("content") {
-            Some(Value::String(s)) => {
-                b.add(count_tokens(s), s);
-                text.push_str(s);
-            }
-            Some(Value::Array(blocks)) if !blocks.is_empty() => {
-                for block in blocks {
-                    let t = block_text(block);
-                    b.add(count_tokens(&t), &t);
-                    if block.get("type").and_then(Value::as_str) == Some("text") {
-                        text.push_str(&t);
-                    }
-                    if block.get("cache_control").is_some() {
-                        b.mark();
-                    }
-                }
-            }
-            _ => {
-                return Err(Invalid(format!(
-                    "Malformed input request: messages.{i}.content: expected a string or a non-empty array"
-                )));
-            }
-        }
+        let (role, text) = anthropic_message(&mut b, i, m)?;
         if role == "user" {
             last_user = text;
         }
     }
     Ok(b.finish(last_user, max_tokens))
+}
+
+/// The envelope Bedrock checks first: a JSON object with the supported `anthropic_version`,
+/// a positive `max_tokens` and at least one message.
+fn invoke_envelope(body: &Value) -> Result<(u64, &Vec<Value>), Invalid> {
+    let malformed = |m: String| Invalid(format!("Malformed input request: {m}"));
+    if !body.is_object() {
+        return Err(malformed("expected a JSON object".into()));
+    }
+    match body.get("anthropic_version").and_then(Value::as_str) {
+        Some(BEDROCK_ANTHROPIC_VERSION) => {}
+        Some(v) => {
+            return Err(malformed(format!(
+                "anthropic_version {v:?} is not supported, use \"{BEDROCK_ANTHROPIC_VERSION}\""
+            )));
+        }
+        None => {
+            return Err(malformed(
+                "#: required key [anthropic_version] not found".into(),
+            ));
+        }
+    }
+    let max_tokens = match body.get("max_tokens") {
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| malformed(format!("max_tokens: {v} is not a positive integer")))?,
+        None => return Err(malformed("#: required key [max_tokens] not found".into())),
+    };
+    let messages = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| malformed("messages: expected at least 1 message".into()))?;
+    Ok((max_tokens, messages))
+}
+
+/// One content block: its text counts, and `cache_control` ends the cache prefix after it.
+fn anthropic_block(b: &mut Builder, block: &Value) -> String {
+    let t = block_text(block);
+    b.add(count_tokens(&t), &t);
+    if block.get("cache_control").is_some() {
+        b.mark();
+    }
+    t
+}
+
+/// One message: framing plus content; returns its role and its text.
+fn anthropic_message<'a>(
+    b: &mut Builder,
+    i: usize,
+    m: &'a Value,
+) -> Result<(&'a str, String), Invalid> {
+    let role = m.get("role").and_then(Value::as_str).ok_or_else(|| {
+        Invalid(format!(
+            "Malformed input request: messages.{i}.role: required"
+        ))
+    })?;
+    b.add(MESSAGE_FRAMING, role);
+    let mut text = String::new();
+    match m.get("content") {
+        Some(Value::String(s)) => {
+            b.add(count_tokens(s), s);
+            text.push_str(s);
+        }
+        Some(Value::Array(blocks)) if !blocks.is_empty() => {
+            for block in blocks {
+                let t = anthropic_block(b, block);
+                if block.get("type").and_then(Value::as_str) == Some("text") {
+                    text.push_str(&t);
+                }
+            }
+        }
+        _ => {
+            return Err(Invalid(format!(
+                "Malformed input request: messages.{i}.content: expected a string or a non-empty array"
+            )));
+        }
+    }
+    Ok((role, text))
 }
 
 /// Parse a Converse body, validating it as Bedrock does.
@@ -312,7 +347,7 @@ pub fn from_messages(body: &Value) -> Result<ModelRequest, Invalid> {
     if let Some(o) = b.as_object_mut() {
         o.insert(
             "anthropic_version".into(),
-            Value::from("bedrock-2023-05-31"),
+            Value::from(BEDROCK_ANTHROPIC_VERSION),
         );
     }
     from_invoke(&b)
@@ -477,6 +512,18 @@ mod tests {
         assert_eq!(from_openai(&openai).unwrap().input_total, want);
         assert_eq!(from_messages(&messages).unwrap().input_total, want);
         assert!(from_openai(&json!({"messages":[]})).is_err());
+    }
+
+    #[test]
+    fn bodies_name_the_anthropic_model_not_the_bedrock_id() {
+        for id in [
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "us.anthropic.claude-3-haiku-20240307-v1:0",
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0",
+        ] {
+            assert_eq!(anthropic_name(id), "claude-3-haiku-20240307", "{id}");
+        }
+        assert_eq!(anthropic_name("my-model"), "my-model");
     }
 
     #[test]

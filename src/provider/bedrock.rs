@@ -14,6 +14,7 @@
 use super::Prompt;
 use super::capture_interceptor::CaptureInterceptor;
 use crate::core::capture::{Capture, Operation, RecordedRequest, TransportError};
+use crate::core::redact;
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
 use aws_sdk_bedrockruntime::config::{Credentials, ProvideCredentials, Region};
@@ -191,7 +192,7 @@ impl BedrockClient {
                     if f.iter().any(|raw| crate::core::wire::eventstream::decode_frame(raw)
                         .is_ok_and(|d| d.message_type != "event")))
         });
-        Capture {
+        let mut capture = Capture {
             operation,
             attempts: rec.attempts,
             request: rec.request.clone().unwrap_or_else(|| RecordedRequest {
@@ -201,7 +202,9 @@ impl BedrockClient {
             }),
             response,
             transport_error: if explained { None } else { transport_error },
-        }
+        };
+        redact::capture(&mut capture);
+        capture
     }
 
     async fn send(

@@ -192,6 +192,7 @@ impl HttpTarget {
                 }
             }
         }
+        crate::core::redact::capture(&mut capture);
         capture
     }
 

@@ -88,7 +88,7 @@ impl Prompt {
     /// The Anthropic Messages body for InvokeModel (both paths send the same bytes).
     pub fn invoke_body(&self) -> serde_json::Value {
         let mut body = serde_json::json!({
-            "anthropic_version": "bedrock-2023-05-31",
+            "anthropic_version": crate::core::wire::BEDROCK_ANTHROPIC_VERSION,
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "messages": [{"role": "user", "content": [{"type": "text", "text": self.prompt}]}],

@@ -358,7 +358,11 @@ findings = ["input-parity"]
                 5,
                 "expect.verdict \"pass\"",
             ),
-            ("[[case]]\nname = \"a\"\nprompt = [\"x\"\n", 3, ""),
+            (
+                "[[case]]\nname = \"a\"\nprompt = [\"x\"\n",
+                3,
+                "unclosed array",
+            ),
             ("", 1, "no [[case]]"),
         ];
         for (text, line, needle) in cases {

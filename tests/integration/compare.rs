@@ -254,3 +254,43 @@ fn no_credentials_fails_fast_with_a_fix() {
     assert_eq!(r.code, 3);
     assert!(r.stderr.contains("no AWS region"), "{}", r.stderr);
 }
+
+/// Inference profiles and provisioned models are addressed by ARN, which carries the AWS
+/// account id: it is sent, but never recorded, reported or put in the ledger.
+#[test]
+fn an_arn_model_id_is_recorded_without_its_account_id() {
+    let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0";
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(tokaudit()
+        .args([
+            "compare",
+            "--prompt",
+            "Write Hi",
+            "--offline",
+            "--format",
+            "json",
+        ])
+        .args(["--model", arn, "--record"])
+        .arg(dir.path()));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        !r.stdout.contains("123456789012"),
+        "account id in the report"
+    );
+    let case = &r.json()["cases"][0];
+    assert_eq!(
+        case["model"],
+        "arn:aws:bedrock:us-east-1:<account>:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0"
+    );
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains("123456789012"), "account id in a fixture");
+        assert!(
+            text.contains("us.anthropic.claude-3-haiku-20240307-v1"),
+            "the model stays readable"
+        );
+        files += 1;
+    }
+    assert_eq!(files, 2);
+}

@@ -28,7 +28,7 @@ fn check(content: String, needles: &[&str]) {
         assert!(lines[0].contains(n), "missing {n:?} in: {}", lines[0]);
     }
     assert!(
-        lines[0].contains("re-record") || lines[0].contains("re-record the fixture"),
+        lines[0].contains("re-record"),
         "says what to do: {}",
         lines[0]
     );

@@ -4,7 +4,7 @@
 
 use super::{Auditor, Invariant, Severity, SideId, Status, show};
 use crate::core::ledger::UpstreamSide;
-use crate::core::normalize::{Field, Normalized};
+use crate::core::normalize::{Field, Normalized, UsageSet};
 
 pub(super) fn include_usage_honored(a: &mut Auditor, id: SideId, side: &Normalized) {
     let inv = Invariant::IncludeUsageHonored;
@@ -104,65 +104,109 @@ pub(super) fn ledger_parity(
         );
         return;
     };
-    let mut ok = true;
     let g = &side.usage;
-    let up_src = |f: Field| format!("ledger {} {} {}", up.request_id, up.operation, f);
-    // Output: no convention applies.
-    if let (Some(gv), Some(tv)) = (g.value(Field::Output), truth.value(Field::Output))
-        && gv != tv
-    {
-        ok = false;
-        a.violated(
-            inv,
-            Some(id),
-            Some(Field::Output),
-            format!(
-                "the gateway reported output {} ({}) but its upstream reported {tv} ({})",
-                gv,
-                show(g.output.as_ref()),
-                up_src(Field::Output)
-            ),
-        );
-        a.set_delta(gv, tv);
-    }
-    // Total input, with the documented gateway conventions recognised.
-    if let (Some(gv), Some(tv)) = (g.input_total(), truth.input_total()) {
-        let up_input = truth.value(Field::Input).unwrap_or(0);
-        let up_read = truth.value(Field::CacheRead).unwrap_or(0);
-        if gv != tv {
-            if gv == up_input + up_read && gv != up_input {
-                a.find(inv, Severity::Note, Some(id), Some(Field::InputTotal), format!(
-                    "the gateway's prompt counts cache reads but not cache writes ({gv} = input {up_input} + cache_read {up_read}; upstream total {tv}): an older LiteLLM convention (PR #9838)"));
-            } else {
-                ok = false;
-                a.violated(inv, Some(id), Some(Field::InputTotal), format!(
-                    "the gateway reported total input {gv} but its upstream reported {tv} (input {up_input}, cache_read {up_read}, cache_write {}) for the same request ({})",
-                    truth.value(Field::CacheWrite).unwrap_or(0), up.request_id));
-                a.set_delta(gv, tv);
-            }
-        }
-    }
-    // Cache fields, when the gateway reports them at all.
-    for f in [Field::CacheRead, Field::CacheWrite] {
-        if let Some(gv) = g.value(f) {
-            let tv = truth.value(f).unwrap_or(0);
-            if gv != tv {
-                ok = false;
-                a.violated(
-                    inv,
-                    Some(id),
-                    Some(f),
-                    format!(
-                        "the gateway reported {f} {gv} ({}) but its upstream reported {tv} ({})",
-                        show(g.get(f)),
-                        up_src(f)
-                    ),
-                );
-                a.set_delta(gv, tv);
-            }
-        }
-    }
-    if ok {
+    // Each comparison runs (so every differing field is reported), then the check holds only
+    // when none differed.
+    let held = [
+        output_vs_upstream(a, id, g, truth, up),
+        input_vs_upstream(a, id, g, truth, up),
+        cache_vs_upstream(a, id, g, truth, up),
+    ]
+    .iter()
+    .all(|&ok| ok);
+    if held {
         a.check(inv, Some(id), Status::Held);
     }
+}
+
+fn upstream_source(up: &UpstreamSide, f: Field) -> String {
+    format!("ledger {} {} {}", up.request_id, up.operation, f)
+}
+
+/// Output: no convention applies.
+fn output_vs_upstream(
+    a: &mut Auditor,
+    id: SideId,
+    g: &UsageSet,
+    truth: &UsageSet,
+    up: &UpstreamSide,
+) -> bool {
+    let (Some(gv), Some(tv)) = (g.value(Field::Output), truth.value(Field::Output)) else {
+        return true;
+    };
+    if gv == tv {
+        return true;
+    }
+    a.violated(
+        Invariant::LedgerParity,
+        Some(id),
+        Some(Field::Output),
+        format!(
+            "the gateway reported output {} ({}) but its upstream reported {tv} ({})",
+            gv,
+            show(g.output.as_ref()),
+            upstream_source(up, Field::Output)
+        ),
+    );
+    a.set_delta(gv, tv);
+    false
+}
+
+/// Total input, with the documented gateway conventions recognised.
+fn input_vs_upstream(
+    a: &mut Auditor,
+    id: SideId,
+    g: &UsageSet,
+    truth: &UsageSet,
+    up: &UpstreamSide,
+) -> bool {
+    let inv = Invariant::LedgerParity;
+    let (Some(gv), Some(tv)) = (g.input_total(), truth.input_total()) else {
+        return true;
+    };
+    if gv == tv {
+        return true;
+    }
+    let up_input = truth.value(Field::Input).unwrap_or(0);
+    let up_read = truth.value(Field::CacheRead).unwrap_or(0);
+    if gv == up_input + up_read && gv != up_input {
+        a.find(inv, Severity::Note, Some(id), Some(Field::InputTotal), format!(
+            "the gateway's prompt counts cache reads but not cache writes ({gv} = input {up_input} + cache_read {up_read}; upstream total {tv}): an older LiteLLM convention (PR #9838)"));
+        return true;
+    }
+    a.violated(inv, Some(id), Some(Field::InputTotal), format!(
+        "the gateway reported total input {gv} but its upstream reported {tv} (input {up_input}, cache_read {up_read}, cache_write {}) for the same request ({})",
+        truth.value(Field::CacheWrite).unwrap_or(0), up.request_id));
+    a.set_delta(gv, tv);
+    false
+}
+
+/// Cache fields, when the gateway reports them at all.
+fn cache_vs_upstream(
+    a: &mut Auditor,
+    id: SideId,
+    g: &UsageSet,
+    truth: &UsageSet,
+    up: &UpstreamSide,
+) -> bool {
+    let mut ok = true;
+    for f in [Field::CacheRead, Field::CacheWrite] {
+        let Some(gv) = g.value(f) else { continue };
+        let tv = truth.value(f).unwrap_or(0);
+        if gv != tv {
+            ok = false;
+            a.violated(
+                Invariant::LedgerParity,
+                Some(id),
+                Some(f),
+                format!(
+                    "the gateway reported {f} {gv} ({}) but its upstream reported {tv} ({})",
+                    show(g.get(f)),
+                    upstream_source(up, f)
+                ),
+            );
+            a.set_delta(gv, tv);
+        }
+    }
+    ok
 }

@@ -4,7 +4,7 @@
 
 use super::{Auditor, Invariant, SideId, Status, show};
 use crate::core::capture::Operation;
-use crate::core::normalize::{Field, Kind, Normalized, Obs};
+use crate::core::normalize::{Field, Kind, Normalized, Obs, UsageSet};
 
 pub(super) fn stream_complete(a: &mut Auditor, id: SideId, side: &Normalized) {
     let facts = side.stream.clone().unwrap_or_default();
@@ -167,74 +167,72 @@ pub(super) fn cumulative_not_summed(
         a.check(inv, Some(id), Status::NotApplicable);
         return;
     }
+    if let Some((field, before, after)) = decreasing_counter(&ch.message_deltas) {
+        let msg = format!(
+            "cumulative counter decreased from {} to {}: the deltas are not cumulative",
+            show(Some(before)),
+            show(Some(after))
+        );
+        a.violated(inv, Some(id), Some(field), msg);
+        return;
+    }
+    let start = ch
+        .message_start
+        .as_ref()
+        .and_then(|s| s.output.as_ref())
+        .map(|o| o.value);
+    match reference.and_then(|r| summing_signature(&ch.message_deltas, start, r)) {
+        Some(msg) => a.violated(inv, Some(id), Some(Field::Output), msg),
+        None => a.check(inv, Some(id), Status::Held),
+    }
+}
+
+/// The first counter that goes down between two `message_delta`s, if any.
+fn decreasing_counter(deltas: &[UsageSet]) -> Option<(Field, &Obs, &Obs)> {
     for field in [
         Field::Input,
         Field::CacheRead,
         Field::CacheWrite,
         Field::Output,
     ] {
-        let mut prev: Option<&crate::core::normalize::Obs> = None;
-        for d in &ch.message_deltas {
-            if let Some(o) = d.get(field) {
-                if let Some(p) = prev.filter(|p| o.value < p.value) {
-                    a.violated(
-                        inv,
-                        Some(id),
-                        Some(field),
-                        format!(
-                            "cumulative counter decreased from {} to {}: the deltas are not cumulative",
-                            show(Some(p)),
-                            show(Some(o))
-                        ),
-                    );
-                    return;
-                }
-                prev = Some(o);
+        let mut prev: Option<&Obs> = None;
+        for o in deltas.iter().filter_map(|d| d.get(field)) {
+            if let Some(p) = prev.filter(|p| o.value < p.value) {
+                return Some((field, p, o));
             }
+            prev = Some(o);
         }
     }
-    // With an independent reference, recognise the two summing signatures.
-    let outs: Vec<u64> = ch
-        .message_deltas
+    None
+}
+
+/// With an independent reference for the output, recognise the two summing signatures: the
+/// counters add up to the reference (they were increments), or the last one is the previous
+/// figure plus the reference (a relay summed snapshots).
+fn summing_signature(deltas: &[UsageSet], start: Option<u64>, r: &Obs) -> Option<String> {
+    let outs: Vec<u64> = deltas
         .iter()
         .filter_map(|d| d.output.as_ref().map(|o| o.value))
         .collect();
-    if let (Some(r), Some(&last)) = (reference, outs.last())
-        && last != r.value
-    {
-        let sum: u64 = outs.iter().sum();
-        let before = if outs.len() >= 2 {
-            Some(outs[outs.len() - 2])
-        } else {
-            ch.message_start
-                .as_ref()
-                .and_then(|s| s.output.as_ref())
-                .map(|o| o.value)
-        };
-        if outs.len() >= 2 && sum == r.value {
-            a.violated(
-                inv,
-                Some(id),
-                Some(Field::Output),
-                format!(
-                    "message_delta output counters {outs:?} sum to {} ({}): they were emitted as increments, not cumulative totals",
-                    r.value, r.source
-                ),
-            );
-            return;
-        }
-        if let Some(b) = before.filter(|b| last >= *b && last - b == r.value) {
-            a.violated(
-                inv,
-                Some(id),
-                Some(Field::Output),
-                format!(
-                    "the final output counter {last} is the previous figure {b} plus the real count {} ({}): cumulative counters were summed",
-                    r.value, r.source
-                ),
-            );
-            return;
-        }
+    let &last = outs.last()?;
+    if last == r.value {
+        return None;
     }
-    a.check(inv, Some(id), Status::Held);
+    let sum: u64 = outs.iter().sum();
+    if outs.len() >= 2 && sum == r.value {
+        return Some(format!(
+            "message_delta output counters {outs:?} sum to {} ({}): they were emitted as increments, not cumulative totals",
+            r.value, r.source
+        ));
+    }
+    let before = if outs.len() >= 2 {
+        Some(outs[outs.len() - 2])
+    } else {
+        start
+    };
+    let b = before.filter(|b| last >= *b && last - b == r.value)?;
+    Some(format!(
+        "the final output counter {last} is the previous figure {b} plus the real count {} ({}): cumulative counters were summed",
+        r.value, r.source
+    ))
 }

@@ -435,6 +435,37 @@ mod tests {
         assert!(e.contains(HEADER_INPUT) && e.contains("\"ten\""), "{e}");
     }
 
+    /// A body whose only text block is empty and a stream with no text delta produced the
+    /// same (empty) completion: their output counts are comparable.
+    #[test]
+    fn an_empty_text_block_and_no_text_are_the_same_completion() {
+        let body = json!({"content":[{"type":"text","text":""}],"stop_reason":"end_turn",
+            "usage":{"input_tokens":10,"output_tokens":1}});
+        let buffered = invoke(&capture(
+            Operation::InvokeModel,
+            200,
+            &[],
+            ResponseBody::Buffered(body.to_string().into()),
+        ))
+        .unwrap();
+        let streamed = invoke_stream(&stream(&[
+            start(10, 1),
+            json!({"type":"message_delta","usage":{"output_tokens":1}}),
+            json!({"type":"message_stop"}),
+        ]))
+        .unwrap();
+        assert_eq!(buffered.text, streamed.text);
+        let audit = crate::core::audit::audit(&buffered, &streamed, None);
+        assert!(
+            audit.checks.iter().any(
+                |c| c.invariant == crate::core::audit::Invariant::OutputParity
+                    && c.status == crate::core::audit::Status::Held
+            ),
+            "{:?}",
+            audit.findings
+        );
+    }
+
     #[test]
     fn http_errors_become_failures_not_usage() {
         let c = capture(

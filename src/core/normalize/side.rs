@@ -9,7 +9,9 @@ use std::fmt;
 
 /// A fixed-size digest of the completion text: enough to tell whether two texts are identical
 /// without keeping a long stream's text in memory.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// An empty text and no text at all digest the same: a response with an empty text block is
+/// not a different completion from one with none.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextDigest {
     /// Characters seen.
     pub chars: usize,
@@ -19,17 +21,28 @@ pub struct TextDigest {
     pub preview: String,
 }
 
+/// Characters kept for display.
 const PREVIEW_CHARS: usize = 60;
+/// FNV-1a 64-bit offset basis and prime (Fowler, Noll, Vo).
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+impl Default for TextDigest {
+    fn default() -> Self {
+        TextDigest {
+            chars: 0,
+            hash: FNV_OFFSET,
+            preview: String::new(),
+        }
+    }
+}
 
 impl TextDigest {
     /// Append a piece of text.
     pub fn push(&mut self, text: &str) {
-        if self.chars == 0 && self.hash == 0 {
-            self.hash = 0xcbf2_9ce4_8422_2325;
-        }
         for b in text.bytes() {
             self.hash ^= u64::from(b);
-            self.hash = self.hash.wrapping_mul(0x0100_0000_01b3);
+            self.hash = self.hash.wrapping_mul(FNV_PRIME);
         }
         for c in text.chars() {
             if self.chars < PREVIEW_CHARS {
@@ -171,5 +184,12 @@ mod tests {
         b.push(" ");
         assert_ne!(a, b);
         assert_eq!(a.preview, "Hi!");
+    }
+
+    #[test]
+    fn an_empty_text_block_is_the_same_text_as_none() {
+        let mut empty = TextDigest::default();
+        empty.push("");
+        assert_eq!(empty, TextDigest::default());
     }
 }

@@ -7,3 +7,6 @@
 
 pub mod eventstream;
 pub mod sse;
+
+/// The `anthropic_version` every Bedrock InvokeModel body carries (the only one Bedrock takes).
+pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
