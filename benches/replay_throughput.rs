@@ -11,9 +11,7 @@ use base64::Engine;
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 use tokaudit::core::audit::audit;
-use tokaudit::core::capture::{
-    Capture, Operation, RecordedRequest, RecordedResponse, ResponseBody,
-};
+use tokaudit::core::capture::{Capture, Operation, ResponseBody};
 use tokaudit::core::normalize::normalize;
 use tokaudit::core::wire::eventstream::encode_frame;
 
@@ -21,17 +19,7 @@ const TARGET_BYTES: usize = 50 * 1024 * 1024;
 const ROUNDS: usize = 7;
 
 fn capture(op: Operation, body: ResponseBody) -> Capture {
-    Capture {
-        operation: op,
-        attempts: 1,
-        request: RecordedRequest::default(),
-        response: Some(RecordedResponse {
-            status: 200,
-            headers: vec![],
-            body,
-        }),
-        transport_error: None,
-    }
+    Capture::answered(op, 200, vec![], body)
 }
 
 fn chunk(event: &serde_json::Value) -> Bytes {

@@ -15,7 +15,7 @@ use crate::report::Render;
 use crate::report::json::Json;
 use crate::report::junit::Junit;
 use crate::report::markdown::Markdown;
-use crate::report::table::Table;
+use crate::report::table::{self, Table};
 use crate::runner::{self, PairResult};
 use crate::suite::{Case, RunMode, Source, Suite};
 use anyhow::Context;
@@ -58,7 +58,7 @@ pub async fn run(args: GateArgs) -> anyhow::Result<i32> {
     report.finish();
     write_reports(&args, &report).context("cannot write the report files")?;
     append_step_summary(&report)?;
-    let _ = writeln!(std::io::stdout(), "{}", report.summary_line());
+    let _ = writeln!(std::io::stdout(), "{}", table::gate_summary_line(&report));
     Ok(report.exit_code)
 }
 

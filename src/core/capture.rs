@@ -136,6 +136,35 @@ pub struct Capture {
     pub transport_error: Option<TransportError>,
 }
 
+impl Capture {
+    /// One attempt that was answered with `status`, `headers` and `body`, for a request with an
+    /// empty body (tests, benchmarks and fuzzers build captures this way).
+    pub fn answered(
+        operation: Operation,
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: ResponseBody,
+    ) -> Self {
+        Capture {
+            operation,
+            attempts: 1,
+            request: RecordedRequest::default(),
+            response: Some(RecordedResponse {
+                status,
+                headers,
+                body,
+            }),
+            transport_error: None,
+        }
+    }
+
+    /// The same capture, with this request body.
+    pub fn with_request_body(mut self, body: impl Into<Bytes>) -> Self {
+        self.request.body = body.into();
+        self
+    }
+}
+
 /// A redacted HTTP request.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RecordedRequest {

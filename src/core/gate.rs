@@ -258,28 +258,6 @@ impl GateReport {
         self.exit_code = exit::for_worst(worst);
         self.summary = s;
     }
-
-    /// The summary line printed at the end of a run.
-    pub fn summary_line(&self) -> String {
-        let s = &self.summary;
-        format!(
-            "{} case{}: {} pass, {} mismatch, {} inconclusive, {} error, {} expected failure{}{} (exit {})",
-            s.cases,
-            if s.cases == 1 { "" } else { "s" },
-            s.pass,
-            s.mismatch,
-            s.inconclusive,
-            s.error,
-            s.expected_failures,
-            if s.expected_failures == 1 { "" } else { "s" },
-            if s.unexpected_passes > 0 {
-                format!(", {} unexpected pass", s.unexpected_passes)
-            } else {
-                String::new()
-            },
-            self.exit_code
-        )
-    }
 }
 
 #[cfg(test)]

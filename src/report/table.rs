@@ -24,10 +24,34 @@ impl Render for Table {
 
     fn gate(&self, report: &GateReport) -> String {
         let mut out: String = report.cases.iter().map(|c| self.gate_case(c)).collect();
-        out.push_str(&report.summary_line());
+        out.push_str(&gate_summary_line(report));
         out.push('\n');
         out
     }
+}
+
+/// `N cases: P pass, M mismatch, I inconclusive, E error`.
+fn counts(cases: usize, pass: usize, mismatch: usize, inconclusive: usize, error: usize) -> String {
+    format!(
+        "{cases} case{}: {pass} pass, {mismatch} mismatch, {inconclusive} inconclusive, {error} error",
+        if cases == 1 { "" } else { "s" }
+    )
+}
+
+/// The line that ends a gate run.
+pub fn gate_summary_line(report: &GateReport) -> String {
+    let s = &report.summary;
+    let mut line = counts(s.cases, s.pass, s.mismatch, s.inconclusive, s.error);
+    line.push_str(&format!(
+        ", {} expected failure{}",
+        s.expected_failures,
+        if s.expected_failures == 1 { "" } else { "s" }
+    ));
+    if s.unexpected_passes > 0 {
+        line.push_str(&format!(", {} unexpected pass", s.unexpected_passes));
+    }
+    line.push_str(&format!(" (exit {})", report.exit_code));
+    line
 }
 
 impl Table {
@@ -198,13 +222,8 @@ fn spread_and_summary(out: &mut String, report: &Report, style: Style) {
     }
     let s = &report.summary;
     out.push_str(&format!(
-        "{} case{}: {} pass, {} mismatch, {} inconclusive, {} error → {} (exit {})\n",
-        s.cases,
-        if s.cases == 1 { "" } else { "s" },
-        s.pass,
-        s.mismatch,
-        s.inconclusive,
-        s.error,
+        "{} → {} (exit {})\n",
+        counts(s.cases, s.pass, s.mismatch, s.inconclusive, s.error),
         report.verdict,
         report.exit_code
     ));

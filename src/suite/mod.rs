@@ -36,7 +36,6 @@ mod validate;
 use crate::core::audit::Invariant;
 use crate::core::policy::Expectation;
 use crate::defaults;
-use crate::emulator::faults::FaultSpec;
 use crate::plan::{ApiChoice, Endpoint, Limits, RunPlan, TargetKind};
 use spec::{CaseSpec, Settings, SuiteFile};
 use std::collections::{BTreeMap, HashSet};
@@ -86,8 +85,8 @@ pub struct Case {
     pub api_key_env: Option<String>,
     /// Upstream ledger.
     pub ledger: Option<String>,
-    /// Emulator faults (offline only).
-    pub emulator_faults: Vec<FaultSpec>,
+    /// Emulator faults (offline only), validated as `--emulator-fault` values.
+    pub emulator_faults: Vec<String>,
     /// Allowed absolute differences per invariant.
     pub tolerance: BTreeMap<Invariant, u64>,
     /// Expected failure.
@@ -116,7 +115,7 @@ impl Case {
         let endpoint = if mode.offline {
             Endpoint::Offline {
                 region,
-                faults: self.emulator_faults.clone(),
+                faults: crate::plan::parse_faults(&self.emulator_faults)?,
             }
         } else if !self.emulator_faults.is_empty() {
             return Err(format!(

@@ -5,8 +5,7 @@ use super::Source;
 use super::spec::{CaseSpec, ExpectSpec};
 use crate::core::audit::{Invariant, Verdict};
 use crate::core::policy::Expectation;
-use crate::emulator::faults::FaultSpec;
-use crate::plan::UnknownName;
+use crate::plan::{self, UnknownName};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
@@ -86,15 +85,15 @@ pub(super) fn source(c: &CaseSpec, suite: &Path) -> Result<Source, String> {
     }
 }
 
-/// Emulator faults, as `--emulator-fault` takes them.
-pub(super) fn faults(c: &CaseSpec) -> Result<Vec<FaultSpec>, Located> {
+/// Emulator faults, checked as `--emulator-fault` checks them.
+pub(super) fn faults(c: &CaseSpec) -> Result<Vec<String>, Located> {
     c.emulator_faults
         .iter()
         .flatten()
         .map(|f| {
-            f.get_ref()
-                .parse()
-                .map_err(|e: String| at(f.span().start, format!("case {:?}: {e}", c.name)))
+            plan::parse_faults(std::slice::from_ref(f.get_ref()))
+                .map(|_| f.get_ref().clone())
+                .map_err(|e| at(f.span().start, format!("case {:?}: {e}", c.name)))
         })
         .collect()
 }

@@ -49,14 +49,7 @@ fn with_chunk(i: usize, chunk: &str) -> String {
     let mut fx = good();
     let frame = &mut fx["streaming"]["response"]["frames"][i];
     let payload = serde_json::json!({"bytes": B64.encode(chunk), "p": "abc"});
-    let raw = tokaudit::core::wire::eventstream::encode_frame(
-        &[
-            (":event-type", "chunk"),
-            (":content-type", "application/json"),
-            (":message-type", "event"),
-        ],
-        payload.to_string(),
-    );
+    let raw = tokaudit::core::wire::eventstream::encode_event("chunk", payload.to_string());
     *frame = serde_json::json!({"raw": B64.encode(&raw)});
     fx.to_string()
 }

@@ -3,7 +3,35 @@
 //! against its parts (`shared/reference/wire-formats.md` §1.4, §2.6, §3.2, §7.3).
 
 use super::{Auditor, Invariant, Severity, SideId, Status, show};
-use crate::core::normalize::{Field, Kind, Normalized};
+use crate::core::normalize::{Channels, Field, Kind, Normalized, Obs};
+
+/// The counts a secondary channel carries (headers, metrics) against the primary one.
+const CHANNEL_FIELDS: [Field; 4] = [
+    Field::Input,
+    Field::CacheRead,
+    Field::CacheWrite,
+    Field::Output,
+];
+
+/// Record `field` of a secondary channel disagreeing with the primary one, `what` naming it
+/// ("body says", "the events say"); an absent primary count is read as 0.
+fn channel_differs(
+    a: &mut Auditor,
+    inv: Invariant,
+    id: SideId,
+    field: Field,
+    secondary: &Obs,
+    primary: Option<&Obs>,
+    what: &str,
+) {
+    let pv = primary.map_or(0, |o| o.value);
+    let msg = format!(
+        "{field}: {} but {what} {}",
+        show(Some(secondary)),
+        show(primary).replace("absent", "absent (0)")
+    );
+    a.violated_by(inv, Some(id), Some(field), msg, secondary.value, pv);
+}
 
 pub(super) fn headers_match_body(a: &mut Auditor, id: SideId, side: &Normalized) {
     let inv = Invariant::HeadersMatchBody;
@@ -16,32 +44,26 @@ pub(super) fn headers_match_body(a: &mut Auditor, id: SideId, side: &Normalized)
         return;
     };
     let mut ok = true;
-    for field in [
-        Field::Input,
-        Field::CacheRead,
-        Field::CacheWrite,
-        Field::Output,
-    ] {
-        if let Some(hv) = h.get(field) {
-            let bv = b.value(field).unwrap_or(0);
-            if hv.value != bv {
-                ok = false;
-                a.violated(
-                    inv,
-                    Some(id),
-                    Some(field),
-                    format!(
-                        "{field}: {} but body says {}",
-                        show(Some(hv)),
-                        show(b.get(field)).replace("absent", "absent (0)")
-                    ),
-                );
-                a.set_delta(hv.value, bv);
-            }
+    for field in CHANNEL_FIELDS {
+        if let Some(hv) = h.get(field)
+            && hv.value != b.value(field).unwrap_or(0)
+        {
+            ok = false;
+            channel_differs(a, inv, id, field, hv, b.get(field), "body says");
         }
     }
     if ok {
         a.check(inv, Some(id), Status::Held);
+    }
+}
+
+/// The Anthropic events' figure for a field: the last `message_delta` carrying it, else (for
+/// input and cache) `message_start`.
+fn event_figure(ch: &Channels, field: Field) -> Option<&Obs> {
+    let last_delta = ch.message_deltas.iter().rev().find_map(|d| d.get(field));
+    match field {
+        Field::Output => last_delta,
+        f => last_delta.or_else(|| ch.message_start.as_ref().and_then(|s| s.get(f))),
     }
 }
 
@@ -60,49 +82,17 @@ pub(super) fn metrics_match_events(a: &mut Auditor, id: SideId, side: &Normalize
         }
         return;
     };
-    let event = |field: Field| -> Option<&crate::core::normalize::Obs> {
-        match field {
-            Field::Output => ch
-                .message_deltas
-                .iter()
-                .rev()
-                .find_map(|d| d.output.as_ref()),
-            f => ch
-                .message_deltas
-                .iter()
-                .rev()
-                .find_map(|d| d.get(f))
-                .or_else(|| ch.message_start.as_ref().and_then(|s| s.get(f))),
-        }
-    };
     let mut ok = true;
-    for field in [
-        Field::Input,
-        Field::CacheRead,
-        Field::CacheWrite,
-        Field::Output,
-    ] {
+    for field in CHANNEL_FIELDS {
         let Some(mv) = m.get(field) else { continue };
-        let ev = event(field);
-        let evv = match (field, ev) {
-            (_, Some(o)) => o.value,
-            (Field::Output, None) => continue, // no message_delta: usage-present speaks to that
-            (Field::Input, None) => continue,
-            (_, None) => 0,
-        };
-        if mv.value != evv {
+        let ev = event_figure(ch, field);
+        // No output or input event at all is usage-present's finding, not a disagreement.
+        if ev.is_none() && matches!(field, Field::Output | Field::Input) {
+            continue;
+        }
+        if mv.value != ev.map_or(0, |o| o.value) {
             ok = false;
-            a.violated(
-                inv,
-                Some(id),
-                Some(field),
-                format!(
-                    "{field}: {} but the events say {}",
-                    show(Some(mv)),
-                    show(ev).replace("absent", "absent (0)")
-                ),
-            );
-            a.set_delta(mv.value, evv);
+            channel_differs(a, inv, id, field, mv, ev, "the events say");
         }
     }
     if ok {
@@ -130,7 +120,7 @@ pub(super) fn total_is_sum(a: &mut Auditor, id: SideId, side: &Normalized) {
     if total.value == input_total + out {
         a.check(inv, Some(id), Status::Held);
     } else {
-        a.violated(
+        a.violated_by(
             inv,
             Some(id),
             Some(Field::Total),
@@ -143,7 +133,8 @@ pub(super) fn total_is_sum(a: &mut Auditor, id: SideId, side: &Normalized) {
                 out,
                 input_total + out
             ),
+            total.value,
+            input_total + out,
         );
-        a.set_delta(total.value, input_total + out);
     }
 }

@@ -137,7 +137,7 @@ fn output_vs_upstream(
     if gv == tv {
         return true;
     }
-    a.violated(
+    a.violated_by(
         Invariant::LedgerParity,
         Some(id),
         Some(Field::Output),
@@ -147,8 +147,9 @@ fn output_vs_upstream(
             show(g.output.as_ref()),
             upstream_source(up, Field::Output)
         ),
+        gv,
+        tv,
     );
-    a.set_delta(gv, tv);
     false
 }
 
@@ -174,10 +175,9 @@ fn input_vs_upstream(
             "the gateway's prompt counts cache reads but not cache writes ({gv} = input {up_input} + cache_read {up_read}; upstream total {tv}): an older LiteLLM convention (PR #9838)"));
         return true;
     }
-    a.violated(inv, Some(id), Some(Field::InputTotal), format!(
+    a.violated_by(inv, Some(id), Some(Field::InputTotal), format!(
         "the gateway reported total input {gv} but its upstream reported {tv} (input {up_input}, cache_read {up_read}, cache_write {}) for the same request ({})",
-        truth.value(Field::CacheWrite).unwrap_or(0), up.request_id));
-    a.set_delta(gv, tv);
+        truth.value(Field::CacheWrite).unwrap_or(0), up.request_id), gv, tv);
     false
 }
 
@@ -195,7 +195,7 @@ fn cache_vs_upstream(
         let tv = truth.value(f).unwrap_or(0);
         if gv != tv {
             ok = false;
-            a.violated(
+            a.violated_by(
                 Invariant::LedgerParity,
                 Some(id),
                 Some(f),
@@ -204,8 +204,9 @@ fn cache_vs_upstream(
                     show(g.get(f)),
                     upstream_source(up, f)
                 ),
+                gv,
+                tv,
             );
-            a.set_delta(gv, tv);
         }
     }
     ok

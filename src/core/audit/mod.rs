@@ -343,13 +343,6 @@ impl Auditor {
         });
     }
 
-    /// Record the absolute difference behind the last finding.
-    pub(super) fn set_delta(&mut self, x: u64, y: u64) {
-        if let Some(f) = self.findings.last_mut() {
-            f.delta = Some(x.abs_diff(y));
-        }
-    }
-
     /// A violated check whose finding carries the absolute difference `a` vs `b`.
     pub(super) fn violated_by(
         &mut self,

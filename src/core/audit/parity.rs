@@ -40,19 +40,7 @@ fn input_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
     let inv = Invariant::InputParity;
     let (x, y) = (ns.usage.input_total(), st.usage.input_total());
     let (Some(x), Some(y)) = (x, y) else {
-        a.check(inv, None, Status::NotComparable);
-        let missing = if x.is_none() {
-            SideId::NonStreaming
-        } else {
-            SideId::Streaming
-        };
-        a.find(
-            inv,
-            Severity::NotComparable,
-            Some(missing),
-            Some(Field::InputTotal),
-            format!("the {missing} side carried no input usage, so input cannot be compared"),
-        );
+        missing_side(a, inv, Field::InputTotal, x.is_none(), "input");
         return;
     };
     if x != y {
@@ -106,19 +94,7 @@ fn output_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
         return;
     }
     let (Some(x), Some(y)) = (ns.usage.output.as_ref(), st.usage.output.as_ref()) else {
-        a.check(inv, None, Status::NotComparable);
-        let missing = if ns.usage.output.is_none() {
-            SideId::NonStreaming
-        } else {
-            SideId::Streaming
-        };
-        a.find(
-            inv,
-            Severity::NotComparable,
-            Some(missing),
-            Some(Field::Output),
-            format!("the {missing} side carried no output usage, so output cannot be compared"),
-        );
+        missing_side(a, inv, Field::Output, ns.usage.output.is_none(), "output");
         return;
     };
     if x.value == y.value {
@@ -138,4 +114,28 @@ fn output_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
             y.value,
         );
     }
+}
+
+/// A side carried no usage for `field`: the check is not comparable, and the finding says
+/// which side (the non-streaming one when `non_streaming_missing`).
+fn missing_side(
+    a: &mut Auditor,
+    inv: Invariant,
+    field: Field,
+    non_streaming_missing: bool,
+    what: &str,
+) {
+    a.check(inv, None, Status::NotComparable);
+    let missing = if non_streaming_missing {
+        SideId::NonStreaming
+    } else {
+        SideId::Streaming
+    };
+    a.find(
+        inv,
+        Severity::NotComparable,
+        Some(missing),
+        Some(field),
+        format!("the {missing} side carried no {what} usage, so {what} cannot be compared"),
+    );
 }

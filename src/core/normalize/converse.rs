@@ -7,12 +7,11 @@
 //! See `shared/reference/wire-formats.md` §3.
 
 use super::read::{
-    NormalizeError, buffered_body, count, failed_exchange, field_err, frame_failure, frames,
+    NormalizeError, buffered_body, count, failed_exchange, field_err, frames, next_frame,
     parse_json, put, required,
 };
 use super::{Field, Kind, Normalized, UsageSet};
 use crate::core::capture::Capture;
-use crate::core::wire::eventstream::decode_frame;
 use serde_json::Value;
 
 /// Parse a Converse `TokenUsage` object.
@@ -113,14 +112,9 @@ pub fn converse_stream(capture: &Capture) -> Result<Normalized, NormalizeError> 
         return Ok(side);
     }
     for (index, raw) in frames(capture)?.iter().enumerate() {
-        let facts = side.stream.get_or_insert_default();
-        facts.frames += 1;
-        facts.bytes += raw.len();
-        let frame = decode_frame(raw).map_err(|source| NormalizeError::Frame { index, source })?;
-        if frame.message_type != "event" {
-            side.failure = Some(frame_failure(index, &frame));
+        let Some(frame) = next_frame(&mut side, index, raw)? else {
             break;
-        }
+        };
         let at = format!("frame[{index}] {}", frame.type_name);
         // Payloads are the union member's JSON with no wrapping key, plus `p` padding.
         let event = parse_json(&frame.payload, format!("{at} payload"))?;
@@ -164,33 +158,16 @@ pub fn converse_stream(capture: &Capture) -> Result<Normalized, NormalizeError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::capture::{Operation, RecordedRequest, RecordedResponse, ResponseBody};
-    use crate::core::wire::eventstream::encode_frame;
+    use crate::core::capture::{Operation, ResponseBody};
+    use crate::core::wire::eventstream::encode_event;
     use serde_json::json;
 
     fn capture(op: Operation, body: ResponseBody) -> Capture {
-        Capture {
-            operation: op,
-            attempts: 1,
-            request: RecordedRequest::default(),
-            response: Some(RecordedResponse {
-                status: 200,
-                headers: vec![],
-                body,
-            }),
-            transport_error: None,
-        }
+        Capture::answered(op, 200, vec![], body)
     }
 
     fn event(kind: &str, payload: Value) -> bytes::Bytes {
-        encode_frame(
-            &[
-                (":event-type", kind),
-                (":content-type", "application/json"),
-                (":message-type", "event"),
-            ],
-            payload.to_string(),
-        )
+        encode_event(kind, payload.to_string())
     }
 
     #[test]

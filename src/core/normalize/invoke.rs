@@ -7,12 +7,11 @@
 //! the last chunk. See `shared/reference/wire-formats.md` §1, §2.
 
 use super::read::{
-    NormalizeError, buffered_body, count, failed_exchange, field_err, frame_failure, frames,
+    NormalizeError, buffered_body, count, failed_exchange, field_err, frames, next_frame,
     parse_json, put, required,
 };
 use super::{Field, Kind, Normalized, Obs, UsageSet};
 use crate::core::capture::Capture;
-use crate::core::wire::eventstream::decode_frame;
 use base64::Engine;
 use serde_json::Value;
 
@@ -180,14 +179,9 @@ impl InvokeStreamReducer {
         raw: &bytes::Bytes,
         side: &mut Normalized,
     ) -> Result<bool, NormalizeError> {
-        let facts = side.stream.get_or_insert_default();
-        facts.frames += 1;
-        facts.bytes += raw.len();
-        let frame = decode_frame(raw).map_err(|source| NormalizeError::Frame { index, source })?;
-        if frame.message_type != "event" {
-            side.failure = Some(frame_failure(index, &frame));
+        let Some(frame) = next_frame(side, index, raw)? else {
             return Ok(false);
-        }
+        };
         if frame.type_name != "chunk" {
             side.stream.get_or_insert_default().ignored_events += 1;
             return Ok(true);
@@ -332,8 +326,8 @@ pub(super) fn apply_anthropic_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::capture::{Operation, RecordedRequest, RecordedResponse, ResponseBody};
-    use crate::core::wire::eventstream::encode_frame;
+    use crate::core::capture::{Operation, RecordedResponse, ResponseBody};
+    use crate::core::wire::eventstream::{encode_event, encode_frame};
     use serde_json::json;
 
     fn capture(
@@ -342,32 +336,16 @@ mod tests {
         headers: &[(&str, &str)],
         body: ResponseBody,
     ) -> Capture {
-        Capture {
-            operation: op,
-            attempts: 1,
-            request: RecordedRequest::default(),
-            response: Some(RecordedResponse {
-                status,
-                headers: headers
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                body,
-            }),
-            transport_error: None,
-        }
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Capture::answered(op, status, headers, body)
     }
 
     fn chunk(event: &Value) -> bytes::Bytes {
         let b64 = base64::engine::general_purpose::STANDARD.encode(event.to_string());
-        encode_frame(
-            &[
-                (":event-type", "chunk"),
-                (":content-type", "application/json"),
-                (":message-type", "event"),
-            ],
-            json!({"bytes": b64, "p": "abcdef"}).to_string(),
-        )
+        encode_event("chunk", json!({"bytes": b64, "p": "abcdef"}).to_string())
     }
 
     fn stream(events: &[Value]) -> Capture {
@@ -554,14 +532,7 @@ mod tests {
 
     #[test]
     fn malformed_frames_name_the_frame_and_field() {
-        let bad_json = encode_frame(
-            &[
-                (":event-type", "chunk"),
-                (":content-type", "application/json"),
-                (":message-type", "event"),
-            ],
-            "{not json",
-        );
+        let bad_json = encode_event("chunk", "{not json");
         let mut c = stream(&[start(10, 1)]);
         if let Some(RecordedResponse {
             body: ResponseBody::Frames(f),

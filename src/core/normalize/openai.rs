@@ -177,26 +177,13 @@ pub fn chat_stream(capture: &Capture) -> Result<Normalized, NormalizeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::capture::{Operation, RecordedRequest, RecordedResponse, ResponseBody};
+    use crate::core::capture::{Operation, ResponseBody};
     use crate::core::normalize::Field;
     use crate::core::wire::sse::split_sse;
     use serde_json::json;
 
     fn capture(op: Operation, request: Value, body: ResponseBody) -> Capture {
-        Capture {
-            operation: op,
-            attempts: 1,
-            request: RecordedRequest {
-                body: request.to_string().into(),
-                ..Default::default()
-            },
-            response: Some(RecordedResponse {
-                status: 200,
-                headers: vec![],
-                body,
-            }),
-            transport_error: None,
-        }
+        Capture::answered(op, 200, vec![], body).with_request_body(request.to_string())
     }
 
     #[test]

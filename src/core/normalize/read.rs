@@ -4,7 +4,7 @@
 use super::side::{Failure, Normalized};
 use super::usage::{Field, Kind, Obs, UsageSet};
 use crate::core::capture::{Capture, ResponseBody};
-use crate::core::wire::eventstream::{DecodedFrame, FrameError};
+use crate::core::wire::eventstream::{DecodedFrame, FrameError, decode_frame};
 use serde_json::Value;
 
 /// Malformed input: the capture cannot be audited. Each message names the frame or field.
@@ -241,8 +241,27 @@ pub(super) fn frames(capture: &Capture) -> Result<&[bytes::Bytes], NormalizeErro
     }
 }
 
+/// Count one event-stream frame into the stream facts and decode it (length and both CRCs
+/// checked). An exception or error frame ends the stream: it becomes the side's failure and
+/// `None` is returned.
+pub(super) fn next_frame(
+    side: &mut Normalized,
+    index: usize,
+    raw: &bytes::Bytes,
+) -> Result<Option<DecodedFrame>, NormalizeError> {
+    let facts = side.stream.get_or_insert_default();
+    facts.frames += 1;
+    facts.bytes += raw.len();
+    let frame = decode_frame(raw).map_err(|source| NormalizeError::Frame { index, source })?;
+    if !frame.is_event() {
+        side.failure = Some(frame_failure(index, &frame));
+        return Ok(None);
+    }
+    Ok(Some(frame))
+}
+
 /// Turn an exception or error frame into a [`Failure`].
-pub(super) fn frame_failure(index: usize, frame: &DecodedFrame) -> Failure {
+fn frame_failure(index: usize, frame: &DecodedFrame) -> Failure {
     let message = serde_json::from_slice::<Value>(&frame.payload)
         .ok()
         .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))

@@ -192,20 +192,26 @@ pub fn encode_frame(headers: &[(&str, &str)], payload: impl Into<Bytes>) -> Byte
     Bytes::from(out)
 }
 
+/// Encode an ordinary event (`:message-type: event`) with a JSON payload, headers in the order
+/// real Bedrock captures show them.
+pub fn encode_event(event_type: &str, payload: impl Into<Bytes>) -> Bytes {
+    encode_frame(
+        &[
+            (":event-type", event_type),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ],
+        payload,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// The worked example of wire-formats.md §2.3, byte for byte.
     fn worked_example() -> Bytes {
-        encode_frame(
-            &[
-                (":event-type", "chunk"),
-                (":content-type", "application/json"),
-                (":message-type", "event"),
-            ],
-            r#"{"bytes":"eyJ0eXBlIjoibWVzc2FnZV9zdG9wIn0="}"#,
-        )
+        encode_event("chunk", r#"{"bytes":"eyJ0eXBlIjoibWVzc2FnZV9zdG9wIn0="}"#)
     }
 
     #[test]

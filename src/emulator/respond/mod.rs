@@ -10,7 +10,7 @@ pub(super) mod openai;
 
 use super::faults::Fault;
 use crate::core::ledger::Usage;
-use crate::core::wire::eventstream::encode_frame;
+use crate::core::wire::eventstream::{encode_event, encode_frame};
 use axum::body::Body;
 use axum::http::HeaderValue;
 use axum::response::Response;
@@ -79,14 +79,7 @@ pub(super) fn padding(n: usize) -> String {
 
 /// An event frame whose payload is JSON.
 pub(super) fn event_frame(event_type: &str, payload: &Value) -> Bytes {
-    encode_frame(
-        &[
-            (":event-type", event_type),
-            (":content-type", "application/json"),
-            (":message-type", "event"),
-        ],
-        serde_json::to_vec(payload).expect("json"),
-    )
+    encode_event(event_type, serde_json::to_vec(payload).expect("json"))
 }
 
 /// An exception frame of a stream (`:message-type: exception`).
