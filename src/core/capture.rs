@@ -45,6 +45,17 @@ impl Operation {
         )
     }
 
+    /// How the response body is framed.
+    pub fn framing(self) -> Framing {
+        match self {
+            Operation::InvokeModelWithResponseStream | Operation::ConverseStream => {
+                Framing::EventStream
+            }
+            Operation::ChatCompletionsStream | Operation::MessagesStream => Framing::Sse,
+            _ => Framing::Body,
+        }
+    }
+
     /// The API family this operation belongs to.
     pub fn api(self) -> Api {
         match self {
@@ -71,6 +82,28 @@ impl Operation {
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
+    }
+}
+
+/// How an operation's response body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// One buffered body.
+    Body,
+    /// AWS event-stream frames.
+    EventStream,
+    /// Server-sent events.
+    Sse,
+}
+
+impl Framing {
+    /// How reports describe it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Framing::Body => "one body",
+            Framing::EventStream => "event-stream frames",
+            Framing::Sse => "server-sent events",
+        }
     }
 }
 
@@ -104,6 +137,15 @@ impl Api {
 }
 
 impl Api {
+    /// The target (kind of endpoint) that speaks this family, as reports and fixtures name it.
+    pub fn target(self) -> &'static str {
+        match self {
+            Api::Invoke | Api::Converse => "bedrock",
+            Api::Chat => "openai",
+            Api::Messages => "anthropic",
+        }
+    }
+
     /// The name used in reports, fixtures and case names.
     pub fn name(self) -> &'static str {
         match self {

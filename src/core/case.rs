@@ -222,7 +222,7 @@ fn row(
     };
     let (a, b) = (cell(ns, field), cell(st, field));
     let delta = match (&a, &b) {
-        (Some(a), Some(b)) => Some(b.value as i64 - a.value as i64),
+        (Some(a), Some(b)) => i64::try_from(i128::from(b.value) - i128::from(a.value)).ok(),
         _ => None,
     };
     let mine: Vec<&Finding> = findings.iter().filter(|f| f.field == Some(field)).collect();

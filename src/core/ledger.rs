@@ -11,6 +11,7 @@
 //! gateway does to ids and headers. The marker costs the same number of tokens on both paths
 //! under the emulator's tokenizer, so it never causes a parity difference there.
 
+use crate::core::count;
 use crate::core::normalize::{Kind, Obs, UsageSet};
 use serde::{Deserialize, Serialize};
 
@@ -18,16 +19,23 @@ use serde::{Deserialize, Serialize};
 pub const MARKER_LEN: usize = 27;
 const MARKER_PREFIX: &str = "[tokaudit:";
 
-/// Token counts the emulator computed or reported for one response.
+/// Token counts the emulator computed or reported for one response. Read back with the one
+/// strict count reader: a string, a negative, a fraction or a count beyond 2^53 makes the
+/// ledger unusable, never a silently skipped comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Usage {
     /// Uncached input.
+    #[serde(deserialize_with = "count::strict")]
     pub input: u64,
     /// Cache read.
+    #[serde(deserialize_with = "count::strict")]
     pub cache_read: u64,
     /// Cache write.
+    #[serde(deserialize_with = "count::strict")]
     pub cache_write: u64,
     /// Output.
+    #[serde(deserialize_with = "count::strict")]
     pub output: u64,
 }
 
@@ -209,5 +217,8 @@ mod tests {
                 "{bad} accepted"
             );
         }
+        let garbage = json!({"request_id":"a","operation":"Converse","model":"m","status":200,
+            "reported":{"tokens":12}});
+        assert!(serde_json::from_value::<LedgerEntry>(garbage).is_err());
     }
 }

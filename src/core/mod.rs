@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod capture;
 pub mod case;
+pub mod count;
 pub mod gate;
 pub mod ledger;
 pub mod normalize;
@@ -16,4 +17,5 @@ pub mod pipeline;
 pub mod policy;
 pub mod redact;
 pub mod summary;
+pub mod validate;
 pub mod wire;

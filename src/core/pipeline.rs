@@ -3,7 +3,7 @@
 //! call [`audit_pair`]; nothing else normalizes, audits or lays out a diff table.
 //!
 //! ```text
-//! captures ──normalize──► two Normalized sides ──audit──► CaseAudit ──policy──► CaseReport
+//! captures ──validate──normalize──► two Normalized sides ──audit──► CaseAudit ──policy──► CaseReport
 //!   (+ upstream)                                     (+ baseline, tolerance)    (+ diff rows)
 //! ```
 
@@ -13,6 +13,7 @@ use crate::core::case::{CaseMeta, CaseReport};
 use crate::core::ledger::Upstream;
 use crate::core::normalize::normalize;
 use crate::core::policy::Policy;
+use crate::core::validate;
 use std::path::Path;
 
 /// What re-recording means, for inputs whose bytes do not hold up.
@@ -39,6 +40,9 @@ pub fn audit_pair(
     upstream: Option<Upstream>,
     policy: &Policy,
 ) -> CaseReport {
+    if let Err(e) = validate::pair(&meta, pair.non_streaming, pair.streaming) {
+        return malformed(meta, pair.origin, &e);
+    }
     let sides = normalize(pair.non_streaming)
         .map_err(|e| format!("non_streaming: {e}"))
         .and_then(|ns| {

@@ -114,12 +114,10 @@ pub(super) fn tolerance(c: &CaseSpec) -> Result<BTreeMap<Invariant, u64>, Locate
                 ),
             )
         })?;
-        let n = u64::try_from(*v.get_ref()).map_err(|_| {
-            at(
-                v.span().start,
-                format!("case {:?}: tolerance {} must be ≥ 0", c.name, v.get_ref()),
-            )
-        })?;
+        let n = u64::try_from(*v.get_ref())
+            .map_err(|_| format!("tolerance {} must be ≥ 0", v.get_ref()))
+            .and_then(|n| crate::core::count::in_range(n, "tolerance").map_err(|e| e.problem))
+            .map_err(|m| at(v.span().start, format!("case {:?}: {m}", c.name)))?;
         out.insert(inv, n);
     }
     Ok(out)

@@ -3,6 +3,7 @@
 //! against its parts (`shared/reference/wire-formats.md` §1.4, §2.6, §3.2, §7.3).
 
 use super::{Auditor, Invariant, Severity, SideId, Status, show};
+use crate::core::count;
 use crate::core::normalize::{Channels, Field, Kind, Normalized, Obs};
 
 /// The counts a secondary channel carries (headers, metrics) against the primary one.
@@ -117,7 +118,11 @@ pub(super) fn total_is_sum(a: &mut Auditor, id: SideId, side: &Normalized) {
         a.check(inv, Some(id), Status::NotApplicable);
         return;
     };
-    if total.value == input_total + out {
+    let Some(sum) = count::sum([input_total, out]) else {
+        a.check(inv, Some(id), Status::NotApplicable);
+        return;
+    };
+    if total.value == sum {
         a.check(inv, Some(id), Status::Held);
     } else {
         a.violated_by(
@@ -131,10 +136,41 @@ pub(super) fn total_is_sum(a: &mut Auditor, id: SideId, side: &Normalized) {
                 u.value(Field::CacheRead).unwrap_or(0),
                 u.value(Field::CacheWrite).unwrap_or(0),
                 out,
-                input_total + out
+                sum
             ),
             total.value,
-            input_total + out,
+            sum,
         );
+    }
+}
+
+/// Every channel's usage objects: where one carries a quantity twice, both figures agree.
+pub(super) fn usage_self_consistent(a: &mut Auditor, id: SideId, side: &Normalized) {
+    let inv = Invariant::UsageSelfConsistent;
+    let mut seen = false;
+    let mut ok = true;
+    for set in side.channels.sets() {
+        for d in &set.duplicates {
+            seen = true;
+            let Some(used) = set.get(d.field) else {
+                continue;
+            };
+            if used.value != d.other.value {
+                ok = false;
+                let msg = format!(
+                    "{}: {} but the same object also says {} ({} is the one used)",
+                    d.field,
+                    show(Some(used)),
+                    show(Some(&d.other)),
+                    used.source
+                );
+                a.violated_by(inv, Some(id), Some(d.field), msg, used.value, d.other.value);
+            }
+        }
+    }
+    if !seen {
+        a.check(inv, Some(id), Status::NotApplicable);
+    } else if ok {
+        a.check(inv, Some(id), Status::Held);
     }
 }

@@ -3,6 +3,7 @@
 //! what the gateway reported equals what its upstream reported for the same request.
 
 use super::{Auditor, Invariant, Severity, SideId, Status, show};
+use crate::core::count;
 use crate::core::ledger::UpstreamSide;
 use crate::core::normalize::{Field, Normalized, UsageSet};
 
@@ -39,7 +40,8 @@ pub(super) fn include_usage_honored(a: &mut Auditor, id: SideId, side: &Normaliz
                     .filter_map(|c| c.output.as_ref().map(|o| format!("output {} at {}", o.value, o.source)))
                     .collect::<Vec<_>>()
                     .join(", "),
-                chunks.iter().filter_map(|c| c.value(Field::Output)).sum::<u64>()
+                count::sum(chunks.iter().filter_map(|c| c.value(Field::Output)))
+                    .map_or("more than 2^64".to_string(), |s| s.to_string())
             ),
         ),
     }
@@ -52,7 +54,11 @@ pub(super) fn cached_within_prompt(a: &mut Auditor, id: SideId, side: &Normalize
         a.check(inv, Some(id), Status::NotApplicable);
         return;
     };
-    let cached = u.value(Field::CacheRead).unwrap_or(0) + u.value(Field::CacheWrite).unwrap_or(0);
+    let cached = count::sum([
+        u.value(Field::CacheRead).unwrap_or(0),
+        u.value(Field::CacheWrite).unwrap_or(0),
+    ])
+    .unwrap_or(u64::MAX);
     if cached <= prompt.value {
         a.check(inv, Some(id), Status::Held);
     } else {
@@ -170,7 +176,7 @@ fn input_vs_upstream(
     }
     let up_input = truth.value(Field::Input).unwrap_or(0);
     let up_read = truth.value(Field::CacheRead).unwrap_or(0);
-    if gv == up_input + up_read && gv != up_input {
+    if count::sum([up_input, up_read]) == Some(gv) && gv != up_input {
         a.find(inv, Severity::Note, Some(id), Some(Field::InputTotal), format!(
             "the gateway's prompt counts cache reads but not cache writes ({gv} = input {up_input} + cache_read {up_read}; upstream total {tv}): an older LiteLLM convention (PR #9838)"));
         return true;

@@ -50,8 +50,12 @@ pub enum Invariant {
     MetricsMatchEvents,
     /// A reported total equals the sum of its parts.
     TotalIsSum,
+    /// Where one usage object carries the same quantity twice, both agree.
+    UsageSelfConsistent,
     /// The stream ended with its terminal event.
     StreamComplete,
+    /// The stream's events follow their format's grammar.
+    StreamOrder,
     /// A chat-completions stream sent with `include_usage` carries exactly one usage chunk.
     IncludeUsageHonored,
     /// OpenAI-shaped cached (and cache-write) tokens fit inside `prompt_tokens`.
@@ -64,7 +68,7 @@ pub enum Invariant {
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 14] = [
+    pub const ALL: [Invariant; 16] = [
         Invariant::Exchange,
         Invariant::InputParity,
         Invariant::OutputParity,
@@ -74,7 +78,9 @@ impl Invariant {
         Invariant::HeadersMatchBody,
         Invariant::MetricsMatchEvents,
         Invariant::TotalIsSum,
+        Invariant::UsageSelfConsistent,
         Invariant::StreamComplete,
+        Invariant::StreamOrder,
         Invariant::IncludeUsageHonored,
         Invariant::CachedWithinPrompt,
         Invariant::LedgerParity,
@@ -93,7 +99,9 @@ impl Invariant {
             Invariant::HeadersMatchBody => "headers-match-body",
             Invariant::MetricsMatchEvents => "metrics-match-events",
             Invariant::TotalIsSum => "total-is-sum",
+            Invariant::UsageSelfConsistent => "usage-self-consistent",
             Invariant::StreamComplete => "stream-complete",
+            Invariant::StreamOrder => "stream-order",
             Invariant::IncludeUsageHonored => "include-usage-honored",
             Invariant::CachedWithinPrompt => "cached-within-prompt",
             Invariant::LedgerParity => "ledger-parity",
@@ -135,6 +143,12 @@ impl Invariant {
             }
             Invariant::TotalIsSum => {
                 "the reported total is not input + cache_read + cache_write + output (Converse totals include cache tokens)"
+            }
+            Invariant::UsageSelfConsistent => {
+                "one usage object carries the same quantity twice and the two disagree: a gateway filled one field from another source (a dropped, re-estimated or double-counted cache field), so the bill depends on which one a client reads"
+            }
+            Invariant::StreamOrder => {
+                "the stream's events are out of their format's order: a relay reordered, spliced or replayed events, or ended the stream early; usage read from it may be partial or stale (Effect #6237, LiteLLM #20760 class)"
             }
             Invariant::StreamComplete => {
                 "the stream ended without its terminal event: a cut connection or a proxy that stops early; its usage is partial"
@@ -427,6 +441,10 @@ fn in_response(a: &mut Auditor, id: SideId, side: &Normalized, other: &Normalize
                 .flatten()
         });
     let reference = reference.as_ref();
+    body::usage_self_consistent(a, id, side);
+    if side.stream.is_some() {
+        stream::stream_order(a, id, side);
+    }
     match side.operation {
         Operation::InvokeModel => body::headers_match_body(a, id, side),
         Operation::InvokeModelWithResponseStream => {

@@ -4,6 +4,7 @@
 
 use super::{Auditor, Invariant, SideId, Status, show};
 use crate::core::capture::Operation;
+use crate::core::count;
 use crate::core::normalize::{Field, Kind, Normalized, Obs, UsageSet};
 
 pub(super) fn stream_complete(a: &mut Auditor, id: SideId, side: &Normalized) {
@@ -155,6 +156,23 @@ pub(super) fn no_placeholder(
     a.check(inv, Some(id), Status::Held);
 }
 
+pub(super) fn stream_order(a: &mut Auditor, id: SideId, side: &Normalized) {
+    let inv = Invariant::StreamOrder;
+    match side
+        .stream
+        .as_ref()
+        .and_then(|f| f.order_violation.as_ref())
+    {
+        Some(v) => a.violated(
+            inv,
+            Some(id),
+            None,
+            format!("{} out of order: {v}", side.operation),
+        ),
+        None => a.check(inv, Some(id), Status::Held),
+    }
+}
+
 pub(super) fn cumulative_not_summed(
     a: &mut Auditor,
     id: SideId,
@@ -218,8 +236,7 @@ fn summing_signature(deltas: &[UsageSet], start: Option<u64>, r: &Obs) -> Option
     if last == r.value {
         return None;
     }
-    let sum: u64 = outs.iter().sum();
-    if outs.len() >= 2 && sum == r.value {
+    if outs.len() >= 2 && count::sum(outs.iter().copied()) == Some(r.value) {
         return Some(format!(
             "message_delta output counters {outs:?} sum to {} ({}): they were emitted as increments, not cumulative totals",
             r.value, r.source
@@ -230,7 +247,7 @@ fn summing_signature(deltas: &[UsageSet], start: Option<u64>, r: &Obs) -> Option
     } else {
         start
     };
-    let b = before.filter(|b| last >= *b && last - b == r.value)?;
+    let b = before.filter(|b| last.checked_sub(*b) == Some(r.value))?;
     Some(format!(
         "the final output counter {last} is the previous figure {b} plus the real count {} ({}): cumulative counters were summed",
         r.value, r.source

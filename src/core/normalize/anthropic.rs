@@ -6,7 +6,7 @@
 //! event ends the stream as a runtime failure. See `shared/reference/wire-formats.md` §5.
 
 use super::Normalized;
-use super::invoke::{InvokeStreamReducer, apply_anthropic_event, read_anthropic_body};
+use super::invoke::{AnthropicStream, read_anthropic_body};
 use super::read::{NormalizeError, failed_exchange, next_sse, parse_json, sse_events};
 use crate::core::capture::Capture;
 
@@ -29,16 +29,17 @@ pub fn messages_stream(capture: &Capture) -> Result<Normalized, NormalizeError> 
     if failed_exchange(capture, &mut side).is_some() {
         return Ok(side);
     }
+    let mut reducer = AnthropicStream::default();
     for (index, raw) in sse_events(capture)?.iter().enumerate() {
         let (at, sse) = next_sse(&mut side, index, raw)?;
         if sse.data.is_empty() {
             continue;
         }
         let event = parse_json(sse.data.as_bytes(), format!("{at} data"))?;
-        if !apply_anthropic_event(index, &at, &event, &mut side)? {
+        if !reducer.apply(index, &at, &event, &mut side)? {
             break;
         }
     }
-    InvokeStreamReducer.finish(&mut side);
+    reducer.finish(&mut side);
     Ok(side)
 }

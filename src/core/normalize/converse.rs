@@ -6,11 +6,12 @@
 //! accepted, never counted twice. `totalTokens` includes cache tokens.
 //! See `shared/reference/wire-formats.md` §3.
 
+use super::grammar::ConverseOrder;
 use super::read::{
-    NormalizeError, buffered_body, count, failed_exchange, field_err, frames, next_frame,
-    parse_json, put, required,
+    NormalizeError, buffered_body, failed_exchange, field_err, frames, next_frame, parse_json,
+    parts_sum, reported, required,
 };
-use super::{Field, Kind, Normalized, UsageSet};
+use super::{Field, Normalized, Obs, UsageSet};
 use crate::core::capture::Capture;
 use serde_json::Value;
 
@@ -20,60 +21,29 @@ fn token_usage(usage: &Value, at: &str) -> Result<UsageSet, NormalizeError> {
         return Err(field_err(at, format!("{usage} is not a TokenUsage object")));
     }
     let mut set = UsageSet::default();
-    put(
-        &mut set,
-        Field::Input,
-        Some(required(usage, "inputTokens", at)?),
-        format!("{at}.inputTokens"),
-        Kind::Reported,
-    );
-    put(
-        &mut set,
-        Field::Output,
-        Some(required(usage, "outputTokens", at)?),
-        format!("{at}.outputTokens"),
-        Kind::Reported,
-    );
-    put(
-        &mut set,
-        Field::Total,
-        Some(required(usage, "totalTokens", at)?),
-        format!("{at}.totalTokens"),
-        Kind::Reported,
-    );
-    for (field, documented, alias) in [
-        (
-            Field::CacheRead,
-            "cacheReadInputTokens",
-            "cacheReadInputTokenCount",
-        ),
-        (
-            Field::CacheWrite,
-            "cacheWriteInputTokens",
-            "cacheWriteInputTokenCount",
-        ),
+    for (field, key) in [
+        (Field::Input, "inputTokens"),
+        (Field::Output, "outputTokens"),
+        (Field::Total, "totalTokens"),
     ] {
-        let a = count(usage, documented, at)?;
-        let b = count(usage, alias, at)?;
-        if let (Some(x), Some(y)) = (a, b)
-            && x != y
-        {
-            return Err(field_err(
-                format!("{at}.{documented}"),
-                format!("{x} disagrees with its duplicate {alias} = {y}"),
-            ));
-        }
-        let (value, key) = match (a, b) {
-            (Some(v), _) => (Some(v), documented),
-            (None, v) => (v, alias),
-        };
-        put(
-            &mut set,
-            field,
-            value,
-            format!("{at}.{key}"),
-            Kind::Reported,
-        );
+        let value = required(usage, key, at)?;
+        set.set(field, Obs::reported(value, format!("{at}.{key}")));
+    }
+    // Both spellings are accepted; the documented one is used, the other kept to be checked.
+    set.set_either(
+        Field::CacheRead,
+        reported(usage, "cacheReadInputTokens", at)?,
+        reported(usage, "cacheReadInputTokenCount", at)?,
+    );
+    set.set_either(
+        Field::CacheWrite,
+        reported(usage, "cacheWriteInputTokens", at)?,
+        reported(usage, "cacheWriteInputTokenCount", at)?,
+    );
+    // `cacheDetails` splits the cache writes by TTL: the parts must add up to the whole.
+    if let Some(parts) = parts_sum(usage, "cacheDetails", "inputTokens", at)? {
+        let write = set.cache_write.take();
+        set.set_either(Field::CacheWrite, write, Some(parts));
     }
     Ok(set)
 }
@@ -111,54 +81,99 @@ pub fn converse_stream(capture: &Capture) -> Result<Normalized, NormalizeError> 
     if failed_exchange(capture, &mut side).is_some() {
         return Ok(side);
     }
+    let mut reducer = ConverseStream::default();
     for (index, raw) in frames(capture)?.iter().enumerate() {
-        let Some(frame) = next_frame(&mut side, index, raw)? else {
+        if !reducer.push(index, raw, &mut side)? {
             break;
-        };
-        let at = format!("frame[{index}] {}", frame.type_name);
-        // Payloads are the union member's JSON with no wrapping key, plus `p` padding.
-        let event = parse_json(&frame.payload, format!("{at} payload"))?;
-        match frame.type_name.as_str() {
-            "contentBlockDelta" => {
-                if let Some(t) = event.pointer("/delta/text").and_then(Value::as_str) {
-                    side.text.push(t);
-                }
-            }
-            "messageStop" => {
-                side.stream.get_or_insert_default().terminal_frame = Some(index);
-                side.stop_reason = event
-                    .get("stopReason")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-            }
-            "metadata" => match event.get("usage").filter(|u| !u.is_null()) {
-                Some(usage) => {
-                    let set = token_usage(usage, &format!("{at}.usage"))?;
-                    side.channels.metadata = Some(set);
-                }
-                None => {
-                    // A relay that wrapped the member (`{"metadata":{"usage":…}}`) puts usage one
-                    // level too deep: typed SDKs then report all zeros.
-                    side.stream.get_or_insert_default().misplaced_usage =
-                        event.as_object().and_then(|o| {
-                            o.iter()
-                                .find(|(_, v)| v.get("usage").is_some())
-                                .map(|(k, _)| format!("{at} payload.{k}.usage"))
-                        });
-                }
-            },
-            "messageStart" | "contentBlockStart" | "contentBlockStop" => {}
-            _ => side.stream.get_or_insert_default().ignored_events += 1,
         }
     }
-    side.usage = side.channels.metadata.clone().unwrap_or_default();
+    reducer.finish(&mut side);
     Ok(side)
+}
+
+/// Incremental reducer over the frames of one ConverseStream response, in memory bounded by
+/// the largest frame.
+#[derive(Debug, Default)]
+pub struct ConverseStream {
+    order: ConverseOrder,
+}
+
+impl ConverseStream {
+    /// Consume one raw frame. Returns `false` once the stream has failed (exception frame).
+    pub fn push(
+        &mut self,
+        index: usize,
+        raw: &bytes::Bytes,
+        side: &mut Normalized,
+    ) -> Result<bool, NormalizeError> {
+        let Some(frame) = next_frame(side, index, raw)? else {
+            return Ok(false);
+        };
+        let kind = frame.type_name.as_str();
+        let at = format!("frame[{index}] {kind}");
+        // Payloads are the union member's JSON with no wrapping key, plus `p` padding.
+        let event = parse_json(&frame.payload, format!("{at} payload"))?;
+        let block = event.get("contentBlockIndex").and_then(Value::as_u64);
+        if let Err(v) = self.order.event(&format!("frame[{index}]"), kind, block) {
+            side.note_order(v);
+        }
+        apply_converse_event(index, kind, &at, &event, side)?;
+        Ok(true)
+    }
+
+    /// The side's usage: the `metadata` event's, the only one a ConverseStream carries.
+    pub fn finish(self, side: &mut Normalized) {
+        side.usage = side.channels.metadata.clone().unwrap_or_default();
+    }
+}
+
+/// What one ConverseStream event says about usage, text and the stream's end.
+fn apply_converse_event(
+    index: usize,
+    kind: &str,
+    at: &str,
+    event: &Value,
+    side: &mut Normalized,
+) -> Result<(), NormalizeError> {
+    match kind {
+        "contentBlockDelta" => {
+            if let Some(t) = event.pointer("/delta/text").and_then(Value::as_str) {
+                side.text.push(t);
+            }
+        }
+        "messageStop" => {
+            side.stream.get_or_insert_default().terminal_frame = Some(index);
+            side.stop_reason = event
+                .get("stopReason")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+        "metadata" => match event.get("usage").filter(|u| !u.is_null()) {
+            Some(usage) => {
+                side.channels.metadata = Some(token_usage(usage, &format!("{at}.usage"))?);
+            }
+            None => {
+                // A relay that wrapped the member (`{"metadata":{"usage":…}}`) puts usage one
+                // level too deep: typed SDKs then report all zeros.
+                side.stream.get_or_insert_default().misplaced_usage =
+                    event.as_object().and_then(|o| {
+                        o.iter()
+                            .find(|(_, v)| v.get("usage").is_some())
+                            .map(|(k, _)| format!("{at} payload.{k}.usage"))
+                    });
+            }
+        },
+        "messageStart" | "contentBlockStart" | "contentBlockStop" => {}
+        _ => side.stream.get_or_insert_default().ignored_events += 1,
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::capture::{Operation, ResponseBody};
+    use crate::core::normalize::Kind;
     use crate::core::wire::eventstream::encode_event;
     use serde_json::json;
 
@@ -187,16 +202,43 @@ mod tests {
         );
         assert_eq!(n.usage.total.as_ref().unwrap().kind, Kind::Reported);
 
+        // Two spellings that disagree are kept for usage-self-consistent, not an error.
         let body = json!({"usage":{"inputTokens":1,"outputTokens":1,"totalTokens":9,
             "cacheReadInputTokens":7,"cacheReadInputTokenCount":5}});
-        let e = converse(&capture(
+        let n = converse(&capture(
             Operation::Converse,
             ResponseBody::Buffered(body.to_string().into()),
+        ))
+        .unwrap();
+        assert_eq!(n.usage.value(Field::CacheRead), Some(7));
+        let d = &n.usage.duplicates[0];
+        assert_eq!((d.field, d.other.value), (Field::CacheRead, 5));
+        assert_eq!(d.other.source, "body:usage.cacheReadInputTokenCount");
+    }
+
+    #[test]
+    fn cache_details_must_add_up_to_the_cache_write() {
+        let body = json!({"usage":{"inputTokens":18,"outputTokens":386,"totalTokens":7906,
+            "cacheWriteInputTokens":7502,
+            "cacheDetails":[{"ttl":"1h","inputTokens":7000},{"ttl":"5m","inputTokens":402}]}});
+        let n = converse(&capture(
+            Operation::Converse,
+            ResponseBody::Buffered(body.to_string().into()),
+        ))
+        .unwrap();
+        let d = &n.usage.duplicates[0];
+        assert_eq!((d.field, d.other.value), (Field::CacheWrite, 7402));
+        assert_eq!(d.other.kind, Kind::Derived);
+        let bad = json!({"usage":{"inputTokens":1,"outputTokens":1,"totalTokens":2,
+            "cacheDetails":[{"ttl":"5m","inputTokens":-1}]}});
+        let e = converse(&capture(
+            Operation::Converse,
+            ResponseBody::Buffered(bad.to_string().into()),
         ))
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("disagrees with its duplicate cacheReadInputTokenCount"),
+            e.contains("body:usage.cacheDetails[0].inputTokens: negative"),
             "{e}"
         );
     }

@@ -6,9 +6,10 @@
 //! the last one wins, they are never summed), and in `amazon-bedrock-invocationMetrics` on
 //! the last chunk. See `shared/reference/wire-formats.md` §1, §2.
 
+use super::grammar::AnthropicOrder;
 use super::read::{
-    NormalizeError, buffered_body, count, failed_exchange, field_err, frames, next_frame,
-    parse_json, put, required,
+    NormalizeError, buffered_body, count, failed_exchange, field_err, fields_sum, frames,
+    next_frame, parse_json, put, reported, required,
 };
 use super::{Field, Kind, Normalized, Obs, UsageSet};
 use crate::core::capture::Capture;
@@ -37,31 +38,26 @@ pub(super) fn anthropic_usage(
         return Err(field_err(at, format!("{usage} is not a usage object")));
     }
     let mut set = UsageSet::default();
-    let input = if input_required {
-        Some(required(usage, "input_tokens", at)?)
-    } else {
-        count(usage, "input_tokens", at)?
-    };
+    if input_required {
+        required(usage, "input_tokens", at)?;
+    }
     put(
         &mut set,
         Field::Input,
-        input,
+        count(usage, "input_tokens", at)?,
         format!("{at}.input_tokens"),
         Kind::Reported,
     );
-    put(
-        &mut set,
+    set.set_either(
         Field::CacheRead,
-        count(usage, "cache_read_input_tokens", at)?,
-        format!("{at}.cache_read_input_tokens"),
-        Kind::Reported,
+        reported(usage, "cache_read_input_tokens", at)?,
+        None,
     );
-    put(
-        &mut set,
+    // `cache_creation` splits the cache write by TTL: its parts must add up to the whole.
+    set.set_either(
         Field::CacheWrite,
-        count(usage, "cache_creation_input_tokens", at)?,
-        format!("{at}.cache_creation_input_tokens"),
-        Kind::Reported,
+        reported(usage, "cache_creation_input_tokens", at)?,
+        fields_sum(usage, "cache_creation", &CACHE_CREATION_PARTS, at)?,
     );
     let kind = if placeholder_output {
         Kind::Placeholder
@@ -77,6 +73,9 @@ pub(super) fn anthropic_usage(
     );
     Ok(set)
 }
+
+/// The per-TTL parts of Anthropic's `usage.cache_creation`.
+const CACHE_CREATION_PARTS: [&str; 2] = ["ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"];
 
 /// Read an Anthropic Messages body (text, stop reason, `usage` into the body channel): the
 /// same on Bedrock InvokeModel and on `/v1/messages`.
@@ -126,13 +125,9 @@ pub fn invoke(capture: &Capture) -> Result<Normalized, NormalizeError> {
         (Field::CacheWrite, HEADER_CACHE_WRITE),
     ] {
         if let Some(raw) = resp.header(name) {
-            let value = raw.trim().parse::<u64>().map_err(|_| {
-                field_err(
-                    format!("header:{name}"),
-                    format!("{raw:?} is not a non-negative integer token count"),
-                )
-            })?;
-            headers.set(field, Obs::reported(value, format!("header:{name}")));
+            let at = format!("header:{name}");
+            let value = crate::core::count::from_text(raw, &at)?;
+            headers.set(field, Obs::reported(value, at));
         }
     }
     if !headers.is_empty() {
@@ -156,7 +151,7 @@ pub fn invoke_stream(capture: &Capture) -> Result<Normalized, NormalizeError> {
     if failed_exchange(capture, &mut side).is_some() {
         return Ok(side);
     }
-    let mut reducer = InvokeStreamReducer;
+    let mut reducer = AnthropicStream::default();
     for (index, raw) in frames(capture)?.iter().enumerate() {
         if !reducer.push(index, raw, &mut side)? {
             break;
@@ -166,13 +161,18 @@ pub fn invoke_stream(capture: &Capture) -> Result<Normalized, NormalizeError> {
     Ok(side)
 }
 
-/// Incremental reducer over the frames of one InvokeModelWithResponseStream response.
-/// Memory is bounded by the largest frame: text goes into a digest, counters into channels.
-#[derive(Default)]
-pub struct InvokeStreamReducer;
+/// Incremental reducer over the events of one Anthropic stream: the chunks of an
+/// InvokeModelWithResponseStream response, or the SSE events of `/v1/messages`. Memory is
+/// bounded by the largest frame: text goes into a digest, counters into channels, order into
+/// a constant-size grammar state.
+#[derive(Debug, Default)]
+pub struct AnthropicStream {
+    order: AnthropicOrder,
+}
 
-impl InvokeStreamReducer {
-    /// Consume one raw frame. Returns `false` once the stream has failed (exception frame).
+impl AnthropicStream {
+    /// Consume one raw InvokeModel stream frame. Returns `false` once the stream has failed
+    /// (exception frame).
     pub fn push(
         &mut self,
         index: usize,
@@ -204,7 +204,24 @@ impl InvokeStreamReducer {
                 )
             })?;
         let event = parse_json(&inner_bytes, format!("{at} chunk"))?;
-        apply_anthropic_event(index, &at, &event, side)
+        self.apply(index, &at, &event, side)
+    }
+
+    /// Consume one decoded Anthropic event (from a Bedrock chunk or an SSE `data:` line).
+    /// Returns `false` once the stream has failed (an in-band `error` event).
+    pub(super) fn apply(
+        &mut self,
+        index: usize,
+        at: &str,
+        event: &Value,
+        side: &mut Normalized,
+    ) -> Result<bool, NormalizeError> {
+        let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
+        let block = event.get("index").and_then(Value::as_u64);
+        if let Err(v) = self.order.event(at, kind, block) {
+            side.note_order(v);
+        }
+        apply_anthropic_event(index, at, event, side)
     }
 
     /// Choose the side's usage by the documented precedence.
@@ -242,9 +259,8 @@ impl InvokeStreamReducer {
     }
 }
 
-/// Apply one decoded Anthropic stream event (from a Bedrock chunk or an SSE `data:` line).
-/// Returns `false` once the stream has failed (an in-band `error` event).
-pub(super) fn apply_anthropic_event(
+/// What one Anthropic event says about usage, text and the stream's end.
+fn apply_anthropic_event(
     index: usize,
     at: &str,
     event: &Value,
@@ -318,6 +334,7 @@ pub(super) fn apply_anthropic_event(
             side.failure = Some(super::Failure::in_band(index, err));
             return Ok(false);
         }
+        "content_block_start" | "content_block_stop" => {}
         _ => side.stream.get_or_insert_default().ignored_events += 1,
     }
     Ok(true)

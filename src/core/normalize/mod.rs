@@ -25,6 +25,7 @@
 
 mod anthropic;
 mod converse;
+mod grammar;
 mod invoke;
 mod openai;
 mod read;
@@ -37,7 +38,7 @@ pub use invoke::{invoke, invoke_stream};
 pub use openai::{chat, chat_stream};
 pub use read::NormalizeError;
 pub use side::{Failure, Normalized, StreamFacts, TextDigest};
-pub use usage::{Channels, Field, Kind, Obs, UsageSet};
+pub use usage::{Channels, Duplicate, Field, Kind, Obs, UsageSet};
 
 use crate::core::capture::{Capture, Operation};
 

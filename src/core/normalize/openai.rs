@@ -12,11 +12,12 @@
 //! which gateways put on an empty or (LiteLLM) a non-empty `choices`. A chunk is a usage chunk
 //! when its `usage` is non-null. See `shared/reference/wire-formats.md` §6.
 
+use super::grammar::ChatOrder;
 use super::read::{
-    NormalizeError, buffered_body, count, failed_exchange, field_err, next_sse, parse_json,
+    NormalizeError, buffered_body, failed_exchange, field_err, next_sse, parse_json, reported,
     required, sse_events,
 };
-use super::{Kind, Normalized, Obs, UsageSet};
+use super::{Duplicate, Field, Kind, Normalized, Obs, UsageSet};
 use crate::core::capture::Capture;
 use serde_json::Value;
 
@@ -27,67 +28,66 @@ fn openai_usage(usage: &Value, at: &str) -> Result<UsageSet, NormalizeError> {
     }
     let prompt = required(usage, "prompt_tokens", at)?;
     let completion = required(usage, "completion_tokens", at)?;
-    let total = count(usage, "total_tokens", at)?;
-    let details_at = format!("{at}.prompt_tokens_details");
-    let details = usage.get("prompt_tokens_details").filter(|d| d.is_object());
-    let cached = match details {
-        Some(d) => count(d, "cached_tokens", &details_at)?
-            .map(|v| (v, format!("{details_at}.cached_tokens"))),
-        None => None,
-    }
-    .or(count(usage, "cache_read_input_tokens", at)?
-        .map(|v| (v, format!("{at}.cache_read_input_tokens"))));
-    let mut write = None;
-    if let Some(d) = details {
-        for key in ["cache_write_tokens", "cache_creation_tokens"] {
-            if write.is_none() {
-                write = count(d, key, &details_at)?.map(|v| (v, format!("{details_at}.{key}")));
-            }
-        }
-    }
-    if write.is_none() {
-        write = count(usage, "cache_creation_input_tokens", at)?
-            .map(|v| (v, format!("{at}.cache_creation_input_tokens")));
-    }
-    let reasoning = match usage
-        .get("completion_tokens_details")
-        .filter(|d| d.is_object())
-    {
-        Some(d) => count(
-            d,
-            "reasoning_tokens",
-            &format!("{at}.completion_tokens_details"),
-        )?,
-        None => None,
-    };
     let mut set = UsageSet::default();
+    cache_fields(usage, at, &mut set)?;
     let (cr, cw) = (
-        cached.as_ref().map_or(0, |c| c.0),
-        write.as_ref().map_or(0, |c| c.0),
+        set.value(Field::CacheRead).unwrap_or(0),
+        set.value(Field::CacheWrite).unwrap_or(0),
     );
     set.prompt_inclusive = Some(Obs::reported(prompt, format!("{at}.prompt_tokens")));
     set.input = Some(Obs {
-        value: prompt.saturating_sub(cr + cw),
+        // Cache beyond the prompt leaves no uncached input: cached-within-prompt reports it.
+        value: prompt.saturating_sub(cr.saturating_add(cw)),
         source: format!("derived: {at}.prompt_tokens − cached − cache_write"),
         kind: Kind::Derived,
     });
-    if let Some((v, src)) = cached {
-        set.cache_read = Some(Obs::reported(v, src));
-    }
-    if let Some((v, src)) = write {
-        set.cache_write = Some(Obs::reported(v, src));
-    }
     set.output = Some(Obs::reported(completion, format!("{at}.completion_tokens")));
-    if let Some(t) = total {
-        set.total = Some(Obs::reported(t, format!("{at}.total_tokens")));
-    }
-    if let Some(r) = reasoning {
-        set.reasoning = Some(Obs::reported(
-            r,
-            format!("{at}.completion_tokens_details.reasoning_tokens"),
-        ));
+    set.total = reported(usage, "total_tokens", at)?;
+    if let Some(d) = usage
+        .get("completion_tokens_details")
+        .filter(|d| d.is_object())
+    {
+        set.reasoning = reported(
+            d,
+            "reasoning_tokens",
+            &format!("{at}.completion_tokens_details"),
+        )?;
     }
     Ok(set)
+}
+
+/// The cache fields, wherever a gateway put them: OpenAI's `prompt_tokens_details` first, then
+/// the top-level Anthropic-style fields LiteLLM adds. A quantity found in two places is used
+/// from the first and kept from the second for `usage-self-consistent`.
+fn cache_fields(usage: &Value, at: &str, set: &mut UsageSet) -> Result<(), NormalizeError> {
+    let details_at = format!("{at}.prompt_tokens_details");
+    let details = usage.get("prompt_tokens_details").filter(|d| d.is_object());
+    let detail = |key: &str| match details {
+        Some(d) => reported(d, key, &details_at),
+        None => Ok(None),
+    };
+    set.set_either(
+        Field::CacheRead,
+        detail("cached_tokens")?,
+        reported(usage, "cache_read_input_tokens", at)?,
+    );
+    let mut writes = [
+        detail("cache_write_tokens")?,
+        detail("cache_creation_tokens")?,
+        reported(usage, "cache_creation_input_tokens", at)?,
+    ]
+    .into_iter()
+    .flatten();
+    if let Some(first) = writes.next() {
+        set.set(Field::CacheWrite, first);
+        for other in writes {
+            set.duplicates.push(Duplicate {
+                field: Field::CacheWrite,
+                other,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Normalize a buffered chat-completions exchange.
@@ -132,9 +132,14 @@ pub fn chat_stream(capture: &Capture) -> Result<Normalized, NormalizeError> {
                 .and_then(Value::as_bool)
         });
     let mut with_choices = 0;
+    let mut order = ChatOrder::default();
     for (index, raw) in sse_events(capture)?.iter().enumerate() {
         let (at, sse) = next_sse(&mut side, index, raw)?;
-        if sse.data.trim() == "[DONE]" {
+        let done = sse.data.trim() == "[DONE]";
+        if let Err(v) = order.event(&at, done) {
+            side.note_order(v);
+        }
+        if done {
             side.stream.get_or_insert_default().terminal_frame = Some(index);
             continue;
         }

@@ -40,6 +40,15 @@ pub enum NormalizeError {
     Shape(String),
 }
 
+impl From<crate::core::count::CountError> for NormalizeError {
+    fn from(e: crate::core::count::CountError) -> Self {
+        NormalizeError::Field {
+            at: e.at,
+            problem: e.problem,
+        }
+    }
+}
+
 pub(super) fn field_err(at: impl Into<String>, problem: impl Into<String>) -> NormalizeError {
     NormalizeError::Field {
         at: at.into(),
@@ -54,31 +63,76 @@ pub(super) fn parse_json(bytes: &[u8], at: impl Into<String>) -> Result<Value, N
     })
 }
 
-/// Read an optional token count: absent or `null` is `None`; anything but a non-negative
-/// integer is an error naming the field.
+/// Read an optional token count with the one strict reader ([`crate::core::count`]): absent
+/// or `null` is `None`; anything but a non-negative integer within range is an error naming
+/// the field.
 pub(super) fn count(obj: &Value, key: &str, at: &str) -> Result<Option<u64>, NormalizeError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => {
-            if let Some(v) = n.as_u64() {
-                Ok(Some(v))
-            } else if n.as_i64().is_some() {
-                Err(field_err(
-                    format!("{at}.{key}"),
-                    format!("negative count {n}; token counts are never negative"),
-                ))
-            } else {
-                Err(field_err(
-                    format!("{at}.{key}"),
-                    format!("{n} is not an integer token count"),
-                ))
-            }
+    Ok(crate::core::count::field(obj, key, at)?)
+}
+
+/// An optional count as a reported observation whose source is `{at}.{key}`.
+pub(super) fn reported(obj: &Value, key: &str, at: &str) -> Result<Option<Obs>, NormalizeError> {
+    Ok(count(obj, key, at)?.map(|v| Obs::reported(v, format!("{at}.{key}"))))
+}
+
+/// The sum of the counts at `key` in every element of the array `obj[list]`, as a derived
+/// observation: the parts a usage object splits one quantity into. `None` when the list is
+/// absent; an element that is not an object, or a bad count, is an error naming it.
+pub(super) fn parts_sum(
+    obj: &Value,
+    list: &str,
+    key: &str,
+    at: &str,
+) -> Result<Option<Obs>, NormalizeError> {
+    let Some(items) = obj.get(list).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let items = items
+        .as_array()
+        .ok_or_else(|| field_err(format!("{at}.{list}"), format!("{items} is not a list")))?;
+    let mut total = 0u64;
+    for (i, item) in items.iter().enumerate() {
+        let here = format!("{at}.{list}[{i}]");
+        if !item.is_object() {
+            return Err(field_err(&here, format!("{item} is not an object")));
         }
-        Some(other) => Err(field_err(
-            format!("{at}.{key}"),
-            format!("{other} is not an integer token count"),
-        )),
+        let v = count(item, key, &here)?.unwrap_or(0);
+        total = crate::core::count::sum([total, v])
+            .ok_or_else(|| field_err(&here, "the parts add up beyond any real usage"))?;
     }
+    Ok(Some(Obs {
+        value: total,
+        source: format!("derived: sum of {at}.{list}[*].{key}"),
+        kind: Kind::Derived,
+    }))
+}
+
+/// The sum of the counts `keys` of the object `obj[object]`, as a derived observation (parts
+/// of one quantity); `None` when the object is absent.
+pub(super) fn fields_sum(
+    obj: &Value,
+    object: &str,
+    keys: &[&str],
+    at: &str,
+) -> Result<Option<Obs>, NormalizeError> {
+    let Some(parts) = obj.get(object).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let here = format!("{at}.{object}");
+    if !parts.is_object() {
+        return Err(field_err(&here, format!("{parts} is not an object")));
+    }
+    let mut values = Vec::with_capacity(keys.len());
+    for key in keys {
+        values.push(count(parts, key, &here)?.unwrap_or(0));
+    }
+    let total = crate::core::count::sum(values)
+        .ok_or_else(|| field_err(&here, "the parts add up beyond any real usage"))?;
+    Ok(Some(Obs {
+        value: total,
+        source: format!("derived: {here}.{}", keys.join(" + ")),
+        kind: Kind::Derived,
+    }))
 }
 
 /// Like [`count`], but absence is an error: the format says the field is always present.

@@ -125,6 +125,9 @@ pub struct StreamFacts {
     /// Chat-completions streams: usage chunks whose `choices` was not empty (LiteLLM style).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage_chunks_with_choices: Option<usize>,
+    /// The first event out of its format's order, with its place (`stream-order`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_violation: Option<String>,
 }
 
 /// The normalized view of one side of a pair.
@@ -155,6 +158,14 @@ pub struct Normalized {
 }
 
 impl Normalized {
+    /// Keep the first event that broke the stream's grammar.
+    pub(super) fn note_order(&mut self, violation: String) {
+        let facts = self.stream.get_or_insert_default();
+        if facts.order_violation.is_none() {
+            facts.order_violation = Some(violation);
+        }
+    }
+
     pub(super) fn new(capture: &Capture) -> Self {
         Normalized {
             operation: capture.operation,

@@ -113,6 +113,20 @@ pub struct UsageSet {
     /// OpenAI-shaped `prompt_tokens` as reported: input *including* cache tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_inclusive: Option<Obs>,
+    /// Quantities this object carries a second time (another spelling, or parts that must add
+    /// up to the whole): the figures that were not used, for `usage-self-consistent`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicates: Vec<Duplicate>,
+}
+
+/// A quantity one usage object carries twice: the figure that was not used, beside the one
+/// that was (the object's own observation of `field`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Duplicate {
+    /// The quantity.
+    pub field: Field,
+    /// The other figure, with its provenance.
+    pub other: Obs,
 }
 
 impl UsageSet {
@@ -141,11 +155,11 @@ impl UsageSet {
     /// This is the one place where the cache-exclusive Bedrock convention is folded.
     pub fn input_total(&self) -> Option<u64> {
         let input = self.input.as_ref()?.value;
-        Some(
-            input
-                + self.cache_read.as_ref().map_or(0, |o| o.value)
-                + self.cache_write.as_ref().map_or(0, |o| o.value),
-        )
+        crate::core::count::sum([
+            input,
+            self.cache_read.as_ref().map_or(0, |o| o.value),
+            self.cache_write.as_ref().map_or(0, |o| o.value),
+        ])
     }
 
     /// Whether no field is set.
@@ -156,6 +170,18 @@ impl UsageSet {
             && self.output.is_none()
             && self.total.is_none()
             && self.prompt_inclusive.is_none()
+    }
+
+    /// Use `first` for `field` and keep `second` as its duplicate; with only one present, use it.
+    pub(super) fn set_either(&mut self, field: Field, first: Option<Obs>, second: Option<Obs>) {
+        match (first, second) {
+            (Some(a), Some(b)) => {
+                self.set(field, a);
+                self.duplicates.push(Duplicate { field, other: b });
+            }
+            (Some(a), None) | (None, Some(a)) => self.set(field, a),
+            (None, None) => {}
+        }
     }
 
     pub(super) fn set(&mut self, field: Field, obs: Obs) {
@@ -174,9 +200,10 @@ impl UsageSet {
     pub(super) fn derive_total(&mut self) {
         if self.total.is_none()
             && let (Some(input_total), Some(out)) = (self.input_total(), self.output.as_ref())
+            && let Some(value) = crate::core::count::sum([input_total, out.value])
         {
             self.total = Some(Obs {
-                value: input_total + out.value,
+                value,
                 source: "derived: input + cache_read + cache_write + output".into(),
                 kind: Kind::Derived,
             });
@@ -211,19 +238,22 @@ pub struct Channels {
 }
 
 impl Channels {
-    /// Every observation the wire carried, in channel order.
-    pub fn observations(&self) -> Vec<(Field, &Obs)> {
-        let sets = self
-            .body
+    /// Every usage object the wire carried, in channel order.
+    pub fn sets(&self) -> impl Iterator<Item = &UsageSet> {
+        self.body
             .iter()
             .chain(&self.headers)
             .chain(&self.message_start)
             .chain(&self.message_deltas)
             .chain(&self.invocation_metrics)
             .chain(&self.metadata)
-            .chain(&self.usage_chunks);
+            .chain(&self.usage_chunks)
+    }
+
+    /// Every observation the wire carried, in channel order.
+    pub fn observations(&self) -> Vec<(Field, &Obs)> {
         let mut out = Vec::new();
-        for set in sets {
+        for set in self.sets() {
             for field in [
                 Field::Input,
                 Field::CacheRead,

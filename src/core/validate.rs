@@ -1,0 +1,154 @@
+//! Structure before any audit: a pair must be what it claims to be. The two sides are the twin
+//! operations of the case's API family (the non-streaming one first), that family belongs to
+//! the case's target, and each response has the shape its operation answers with. A pair that
+//! breaks this is malformed input (exit 3), never audited: swapping the sides, or replacing the
+//! streaming side by a copy of the other, must not be able to turn a mismatch into a pass.
+
+use crate::core::capture::{Api, Capture, Framing, ResponseBody};
+use crate::core::case::CaseMeta;
+
+/// Check a pair's structure; the error names the field and what it should be.
+pub fn pair(meta: &CaseMeta, non_streaming: &Capture, streaming: &Capture) -> Result<(), String> {
+    let expected_target = meta.api.target();
+    if meta.target != expected_target {
+        return Err(format!(
+            "target {:?} does not speak the {} API (that is target {expected_target:?}); the recording's metadata was edited",
+            meta.target, meta.api
+        ));
+    }
+    let (ns_op, st_op) = meta.api.operations();
+    for (side, capture, want, role) in [
+        ("non_streaming", non_streaming, ns_op, "non-streaming"),
+        ("streaming", streaming, st_op, "streaming"),
+    ] {
+        if capture.operation != want {
+            return Err(format!(
+                "{side}.operation: {} is not the {role} operation of the {} API ({want}){}",
+                capture.operation,
+                meta.api,
+                swap_hint(capture.operation, meta.api)
+            ));
+        }
+        response_shape(side, capture)?;
+    }
+    Ok(())
+}
+
+/// What probably happened when a side holds the wrong operation.
+fn swap_hint(found: crate::core::capture::Operation, api: Api) -> &'static str {
+    let (ns, st) = api.operations();
+    if found == ns || found == st {
+        "; the two sides are swapped or one was copied over the other"
+    } else {
+        "; the exchange belongs to another API"
+    }
+}
+
+/// A response has the body its operation answers with: one body for buffered operations,
+/// frames for event streams, events for SSE; a streaming operation refused before streaming
+/// (a non-2xx status) answers with one error body.
+fn response_shape(side: &str, capture: &Capture) -> Result<(), String> {
+    let Some(resp) = &capture.response else {
+        return Ok(());
+    };
+    let refused = !(200..300).contains(&resp.status);
+    let ok = match (capture.operation.framing(), &resp.body) {
+        (_, ResponseBody::Buffered(_)) if refused => true,
+        (Framing::Body, ResponseBody::Buffered(_)) => true,
+        (Framing::EventStream, ResponseBody::Frames(_)) => true,
+        (Framing::Sse, ResponseBody::Sse(_)) => true,
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let found = match &resp.body {
+        ResponseBody::Buffered(_) => format!("a buffered {} body", resp.status),
+        ResponseBody::Frames(_) => "event-stream frames".to_string(),
+        ResponseBody::Sse(_) => "server-sent events".to_string(),
+    };
+    Err(format!(
+        "{side}.response: {found} on {}, which answers with {}",
+        capture.operation,
+        capture.operation.framing().describe()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::capture::Operation;
+
+    fn meta(target: &str, api: Api) -> CaseMeta {
+        CaseMeta {
+            name: "x".into(),
+            target: target.into(),
+            api,
+            model: "m".into(),
+            region: "r".into(),
+        }
+    }
+
+    fn buffered(op: Operation, status: u16) -> Capture {
+        Capture::answered(op, status, vec![], ResponseBody::Buffered("{}".into()))
+    }
+
+    fn framed(op: Operation) -> Capture {
+        Capture::answered(op, 200, vec![], ResponseBody::Frames(vec![]))
+    }
+
+    #[test]
+    fn twin_operations_in_their_roles_pass() {
+        let m = meta("bedrock", Api::Invoke);
+        let ns = buffered(Operation::InvokeModel, 200);
+        let st = framed(Operation::InvokeModelWithResponseStream);
+        assert_eq!(pair(&m, &ns, &st), Ok(()));
+        let refused = buffered(Operation::InvokeModelWithResponseStream, 429);
+        assert_eq!(
+            pair(&m, &ns, &refused),
+            Ok(()),
+            "an error body before streaming"
+        );
+    }
+
+    #[test]
+    fn swapped_copied_and_foreign_sides_are_refused() {
+        let m = meta("bedrock", Api::Invoke);
+        let ns = buffered(Operation::InvokeModel, 200);
+        let st = framed(Operation::InvokeModelWithResponseStream);
+        let e = pair(&m, &st, &ns).unwrap_err();
+        assert!(e.starts_with("non_streaming.operation: InvokeModelWithResponseStream is not the non-streaming operation"), "{e}");
+        assert!(e.contains("swapped"), "{e}");
+        let e = pair(&m, &ns, &ns).unwrap_err();
+        assert!(
+            e.starts_with("streaming.operation: InvokeModel is not the streaming"),
+            "{e}"
+        );
+        let e = pair(&meta("bedrock", Api::Converse), &ns, &st).unwrap_err();
+        assert!(e.contains("another API"), "{e}");
+        let e = pair(&meta("openai", Api::Invoke), &ns, &st).unwrap_err();
+        assert!(
+            e.starts_with("target \"openai\" does not speak the invoke API"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_response_must_have_its_operations_shape() {
+        let m = meta("bedrock", Api::Invoke);
+        let ns = buffered(Operation::InvokeModel, 200);
+        let flat = buffered(Operation::InvokeModelWithResponseStream, 200);
+        let e = pair(&m, &ns, &flat).unwrap_err();
+        assert_eq!(
+            e,
+            "streaming.response: a buffered 200 body on InvokeModelWithResponseStream, which answers with event-stream frames"
+        );
+        let framed_ns = framed(Operation::InvokeModel);
+        let st = framed(Operation::InvokeModelWithResponseStream);
+        assert!(
+            pair(&m, &framed_ns, &st)
+                .unwrap_err()
+                .contains("answers with one body")
+        );
+    }
+}
