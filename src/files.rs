@@ -24,40 +24,168 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Expand files and folders into the fixture files to replay, sorted, folders recursively
-/// (`*.json` only inside folders; a file named explicitly is always taken).
-pub fn discover(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
+/// What a folder walk found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// The files to read, sorted within each folder, each file once.
+    pub files: Vec<PathBuf>,
+    /// Paths passed over, with why (not regular files, a second way to the same file or
+    /// folder), for the caller to report.
+    pub skipped: Vec<String>,
+}
+
+/// The identity of a file or folder, so that a symlink or hard link to something already seen
+/// is recognised: device and inode where the platform has them, the canonical path otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum FileId {
+    #[cfg(unix)]
+    Inode(u64, u64),
+    #[cfg(not(unix))]
+    Path(PathBuf),
+}
+
+fn file_id(path: &Path, meta: &std::fs::Metadata) -> std::io::Result<FileId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let _ = path;
+        Ok(FileId::Inode(meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        Ok(FileId::Path(std::fs::canonicalize(path)?))
+    }
+}
+
+/// Expand files and folders into the fixture files to replay: folders recursively (`*.json`
+/// only, hidden files skipped), symlinked folders followed at most once (a link loop ends),
+/// only regular files taken (a FIFO named `*.json` would block the reader forever), and each
+/// file once however many ways lead to it. A path named explicitly must exist and be a
+/// regular file or a folder.
+pub fn discover(paths: &[PathBuf]) -> std::io::Result<Found> {
+    let mut walk = Walk::default();
     for p in paths {
-        if p.is_dir() {
-            walk(p, &mut out)?;
-        } else if p.exists() {
-            out.push(p.clone());
+        let meta = std::fs::metadata(p).map_err(|e| {
+            let what = if e.kind() == std::io::ErrorKind::NotFound {
+                "no such file or folder".to_string()
+            } else {
+                e.to_string()
+            };
+            std::io::Error::new(e.kind(), format!("{}: {what}", p.display()))
+        })?;
+        if meta.is_dir() {
+            walk.dir(p, &meta)?;
+        } else if meta.is_file() {
+            walk.file(p, &meta)?;
         } else {
             return Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("{}: no such file or folder", p.display()),
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{}: not a regular file or folder (a FIFO, socket or device); pass a fixture file or a folder of them",
+                    p.display()
+                ),
             ));
         }
     }
-    Ok(out)
+    Ok(walk.found)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "json")
-            && !p
+#[derive(Default)]
+struct Walk {
+    found: Found,
+    seen_dirs: std::collections::HashSet<FileId>,
+    seen_files: std::collections::HashSet<FileId>,
+}
+
+impl Walk {
+    fn file(&mut self, path: &Path, meta: &std::fs::Metadata) -> std::io::Result<()> {
+        if self.seen_files.insert(file_id(path, meta)?) {
+            self.found.files.push(path.to_path_buf());
+        } else {
+            self.found.skipped.push(format!(
+                "{}: the same file as one already read",
+                path.display()
+            ));
+        }
+        Ok(())
+    }
+
+    fn dir(&mut self, dir: &Path, meta: &std::fs::Metadata) -> std::io::Result<()> {
+        if !self.seen_dirs.insert(file_id(dir, meta)?) {
+            self.found.skipped.push(format!(
+                "{}: a folder already walked (a symlink loop or a second link)",
+                dir.display()
+            ));
+            return Ok(());
+        }
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        entries.sort();
+        for p in entries {
+            let hidden = p
                 .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        {
-            out.push(p);
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            // Following links: a dangling one has no metadata and is passed over.
+            let Ok(meta) = std::fs::metadata(&p) else {
+                self.found
+                    .skipped
+                    .push(format!("{}: a dangling link", p.display()));
+                continue;
+            };
+            if meta.is_dir() {
+                self.dir(&p, &meta)?;
+            } else if hidden || p.extension().is_none_or(|e| e != "json") {
+                continue;
+            } else if meta.is_file() {
+                self.file(&p, &meta)?;
+            } else {
+                self.found.skipped.push(format!(
+                    "{}: not a regular file (a FIFO, socket or device)",
+                    p.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_loops_end_each_file_counts_once_and_fifos_are_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("a.json"), "{}").unwrap();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/b.json"), "{}").unwrap();
+        std::os::unix::fs::symlink(root, root.join("sub/loop")).unwrap();
+        std::os::unix::fs::symlink(root.join("a.json"), root.join("sub/alias.json")).unwrap();
+        let fifo = root.join("pipe.json");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        let found = discover(&[root.to_path_buf(), root.join("a.json")]).unwrap();
+        let names: Vec<String> = found
+            .files
+            .iter()
+            .map(|p| p.strip_prefix(root).unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["a.json", "sub/b.json"]);
+        let skipped = found.skipped.join("\n");
+        assert!(skipped.contains("symlink loop"), "{skipped}");
+        assert!(skipped.contains("alias.json: the same file"), "{skipped}");
+        if made.is_ok_and(|s| s.success()) {
+            assert!(
+                skipped.contains("pipe.json: not a regular file"),
+                "{skipped}"
+            );
+            let e = discover(&[fifo]).unwrap_err();
+            assert!(
+                e.to_string().contains("not a regular file or folder"),
+                "{e}"
+            );
         }
     }
-    Ok(())
 }

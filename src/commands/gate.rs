@@ -185,7 +185,10 @@ async fn collect(case: &Case, args: &GateArgs) -> anyhow::Result<Vec<Input>> {
             );
         }
         let found = files::discover(std::slice::from_ref(&dir))?;
-        return Ok(found.into_iter().map(Input::File).collect());
+        for s in &found.skipped {
+            eprintln!("tokaudit: note: skipped {s}");
+        }
+        return Ok(found.files.into_iter().map(Input::File).collect());
     }
     let mode = RunMode {
         offline: args.offline,

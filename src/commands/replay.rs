@@ -56,7 +56,11 @@ fn unknown_meta(path: &Path) -> CaseMeta {
 
 /// Run `replay`.
 pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
-    let files = files::discover(&args.paths).context("cannot list fixtures")?;
+    let found = files::discover(&args.paths).context("cannot list fixtures")?;
+    for s in &found.skipped {
+        eprintln!("tokaudit: note: skipped {s}");
+    }
+    let files = found.files;
     if files.is_empty() {
         bail!(
             "no fixtures (*.json) found in {}; record some with `tokaudit compare --record DIR`",

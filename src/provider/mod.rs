@@ -40,7 +40,9 @@ pub async fn fetch_ledger(url: &str) -> Result<LedgerDoc, String> {
     if !status.is_success() {
         return Err(format!("HTTP {status}"));
     }
-    serde_json::from_str(&text).map_err(|e| format!("not a ledger document ({e})"))
+    let mut de = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| format!("not a ledger document ({}: {})", e.path(), e.inner()))
 }
 
 /// The logical request sent through both paths of a pair.

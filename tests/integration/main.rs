@@ -6,6 +6,7 @@
 mod util;
 
 mod compare;
+mod false_pass;
 mod gate;
 mod gateway;
 mod golden;
