@@ -11,6 +11,7 @@ mod gate;
 mod gateway;
 mod golden;
 mod malformed;
+mod properties;
 mod regression;
 mod replay;
 mod secrets;
