@@ -283,7 +283,7 @@ proptest! {
             0 => bent.input += delta,
             1 => bent.cache_read += delta,
             2 => bent.cache_write += delta,
-            _ => bent.pieces.push("x".repeat(1)),
+            _ => bent.pieces.push("x".to_string()),
         }
         // The text stays the truth's: only the count moves.
         let (ns_good, ev_good) = pair(api, &t);
