@@ -22,7 +22,6 @@ fn repair(frame: &mut [u8]) {
     frame[end..].copy_from_slice(&message.to_be_bytes());
 }
 
-
 fuzz_target!(|data: &[u8]| {
     let frames: Vec<Bytes> = split_frames(data)
         .into_iter()
@@ -35,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
     for f in &frames {
         let _ = decode_frame(f);
     }
-    for op in [Operation::InvokeModelWithResponseStream, Operation::ConverseStream] {
+    for op in [
+        Operation::InvokeModelWithResponseStream,
+        Operation::ConverseStream,
+    ] {
         let capture = Capture::answered(op, 200, vec![], ResponseBody::Frames(frames.clone()));
         let _ = normalize(&capture);
     }
