@@ -3,7 +3,8 @@
 //! model, let the responder for the API answer, and write the ledger entry.
 
 use super::faults::{self, FAULT_HEADER, Fault};
-use super::respond::{Generation, anthropic, converse, invoke, openai};
+use super::model::cache::Route;
+use super::respond::{Generation, anthropic, converse, invoke, openai, responses};
 use super::server::aws_error;
 use super::{Emulator, model};
 use crate::core::capture::Operation;
@@ -30,6 +31,8 @@ pub(super) enum Op {
     Chat,
     /// `/v1/messages`; streaming is decided by the body.
     Messages,
+    /// `/v1/responses`; streaming is decided by the body.
+    Responses,
 }
 
 impl Op {
@@ -44,13 +47,23 @@ impl Op {
             (Op::Chat, true) => Operation::ChatCompletionsStream,
             (Op::Messages, false) => Operation::Messages,
             (Op::Messages, true) => Operation::MessagesStream,
+            (Op::Responses, false) => Operation::Responses,
+            (Op::Responses, true) => Operation::ResponsesStream,
+        }
+    }
+
+    /// Bedrock's own routes, or the gateway routes (which cache differently).
+    fn route(self) -> Route {
+        match self {
+            Op::Chat | Op::Messages | Op::Responses => Route::Gateway,
+            _ => Route::Bedrock,
         }
     }
 
     /// The error body in this API's own style.
     fn error(self, status: StatusCode, kind: &str, message: &str) -> Response {
         match self {
-            Op::Chat => {
+            Op::Chat | Op::Responses => {
                 let code = match status.as_u16() {
                     429 => "rate_limit_exceeded",
                     400 => "invalid_request_error",
@@ -227,22 +240,27 @@ fn answer(
         Op::Converse | Op::ConverseStream => model::from_converse(&json),
         Op::Chat => model::from_openai(&json),
         Op::Messages => model::from_messages(&json),
+        Op::Responses => model::from_responses(&json),
     };
-    let req = parsed
-        .map_err(|model::Invalid(msg)| (StatusCode::BAD_REQUEST, "ValidationException", msg))?;
-    let (pieces, stop) = model::generate(&req);
-    let truth = em.truth(&model, &req, pieces.len() as u64);
+    let invalid = |model::Invalid(msg)| (StatusCode::BAD_REQUEST, "ValidationException", msg);
+    let req = parsed.map_err(invalid)?;
+    let completion = model::generate(&req);
+    let truth = em
+        .truth(&model, op.route(), &req, &completion)
+        .map_err(invalid)?;
     entry.truth = Some(truth);
     // Bedrock answers with the Anthropic model name, never the Bedrock id or ARN it was
     // called with (wire-formats.md §1.3); gateways echo what they were asked for.
-    let model = match op {
-        Op::Chat | Op::Messages => model,
-        _ => model::anthropic_name(&model),
+    let model = match op.route() {
+        Route::Gateway => model,
+        Route::Bedrock => model::anthropic_name(&model),
     };
     let g = Generation {
-        pieces,
-        stop,
+        thinking: completion.thinking,
+        pieces: completion.pieces,
+        stop: completion.stop,
         truth,
+        reported: super::respond::reported_usage(truth, faults),
         rid: entry.request_id.clone(),
         model,
     };
@@ -271,6 +289,8 @@ fn respond(
         Operation::ChatCompletionsStream => openai::chat_stream(g, faults, include_usage),
         Operation::Messages => anthropic::messages(g, faults),
         Operation::MessagesStream => anthropic::messages_stream(g, faults),
+        Operation::Responses => responses::responses(g, faults),
+        Operation::ResponsesStream => responses::responses_stream(g, faults),
     }
 }
 

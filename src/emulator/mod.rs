@@ -21,14 +21,12 @@ pub use server::{no_delay, router, serve, spawn};
 
 use crate::core::ledger::{LedgerEntry, Usage};
 use faults::FaultSpec;
-use model::ModelRequest;
+use model::cache::Route;
+use model::{Completion, ModelRequest, Ttl};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
-
-/// Prompt-cache lifetime.
-pub const CACHE_TTL: Duration = Duration::from_secs(300);
+use std::time::Instant;
 
 /// Emulator configuration.
 #[derive(Debug, Clone)]
@@ -92,33 +90,54 @@ impl Emulator {
         self.requests.fetch_add(1, Ordering::SeqCst)
     }
 
-    /// The true usage of a request: its input split into (input, cache read, cache write) by
-    /// the state of the cache, which this request then updates.
-    fn truth(&self, model: &str, req: &ModelRequest, output: u64) -> Usage {
-        let (input, cache_read, cache_write) = self.cache_split(model, req);
-        Usage {
-            input,
-            cache_read,
-            cache_write,
-            output,
-        }
-    }
-
-    fn cache_split(&self, model: &str, req: &ModelRequest) -> (u64, u64, u64) {
-        let Some(key) = req.cache_key.filter(|_| req.cache_prefix > 0) else {
-            return (req.input_total, 0, 0);
+    /// The true usage of a request: its input split into uncached input, cache read and cache
+    /// write by the state of the cache (which this request then updates), its output and the
+    /// thinking in it. A 1-hour TTL on a model that keeps only 5 minutes is refused.
+    fn truth(
+        &self,
+        model: &str,
+        route: Route,
+        req: &ModelRequest,
+        completion: &Completion,
+    ) -> Result<Usage, model::Invalid> {
+        let mut usage = Usage {
+            input: req.input_total,
+            output: completion.output(),
+            reasoning: completion.thinking.len() as u64,
+            ..Usage::default()
         };
-        let mut cache = lock(&self.cache);
-        let now = Instant::now();
-        let k = (model.to_string(), key);
-        let hit = cache.get(&k).is_some_and(|exp| *exp > now);
-        cache.insert(k, now + CACHE_TTL);
-        let rest = req.input_total - req.cache_prefix;
-        if hit {
-            (rest, req.cache_prefix, 0)
-        } else {
-            (rest, 0, req.cache_prefix)
+        let Some(key) = req.cache_key.filter(|_| req.cache_prefix > 0) else {
+            return Ok(usage);
+        };
+        let Some(rule) = model::cache::rule(model, route) else {
+            return Ok(usage);
+        };
+        if req.cache_ttl == Ttl::OneHour && !rule.one_hour {
+            return Err(model::Invalid(format!(
+                "The model {model} does not support a 1-hour prompt-cache TTL; use \"5m\" or leave ttl out"
+            )));
         }
+        if req.cache_prefix < rule.min_tokens {
+            return Ok(usage);
+        }
+        let now = Instant::now();
+        let hit = {
+            let mut cache = lock(&self.cache);
+            let k = (model.to_string(), key);
+            let hit = cache.get(&k).is_some_and(|exp| *exp > now);
+            cache.insert(k, now + req.cache_ttl.duration());
+            hit
+        };
+        usage.input = req.input_total - req.cache_prefix;
+        if hit {
+            usage.cache_read = req.cache_prefix;
+        } else {
+            usage.cache_write = req.cache_prefix;
+            if req.cache_ttl == Ttl::OneHour {
+                usage.cache_write_1h = req.cache_prefix;
+            }
+        }
+        Ok(usage)
     }
 }
 
@@ -127,27 +146,64 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const SONNET_45: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    const SONNET_37: &str = "anthropic.claude-3-7-sonnet-20250219-v1:0";
+
+    fn request(system: &str, ttl: Option<&str>) -> ModelRequest {
+        let mut mark = json!({"type": "ephemeral"});
+        if let Some(ttl) = ttl {
+            mark["ttl"] = json!(ttl);
+        }
+        model::from_invoke(
+            &json!({"anthropic_version":"bedrock-2023-05-31","max_tokens":8,
+            "system":[{"type":"text","text":system,"cache_control":mark}],
+            "messages":[{"role":"user","content":"Write Hi"}]}),
+        )
+        .unwrap()
+    }
+
+    fn truth(em: &Emulator, model: &str, req: &ModelRequest) -> Result<Usage, model::Invalid> {
+        em.truth(model, Route::Bedrock, req, &model::generate(req))
+    }
+
     #[test]
     fn the_first_request_writes_the_cache_and_the_next_reads_it() {
         let em = Emulator::new(Config::default());
-        let req = model::from_invoke(
-            &json!({"anthropic_version":"bedrock-2023-05-31","max_tokens":8,
-            "system":[{"type":"text","text":"You are terse.","cache_control":{"type":"ephemeral"}}],
-            "messages":[{"role":"user","content":"Write Hi"}]}),
-        )
-        .unwrap();
-        let first = em.truth("m", &req, 2);
-        let second = em.truth("m", &req, 2);
+        let req = request(&"Answer tersely. ".repeat(700), None);
+        assert!(req.cache_prefix >= 1024, "{}", req.cache_prefix);
+        let first = truth(&em, SONNET_45, &req).unwrap();
+        let second = truth(&em, SONNET_45, &req).unwrap();
         assert_eq!((first.cache_write, first.cache_read), (req.cache_prefix, 0));
         assert_eq!(
             (second.cache_write, second.cache_read),
             (0, req.cache_prefix)
         );
         assert_eq!(first.input + first.cache_write, req.input_total);
-        let other_model = em.truth("other", &req, 2);
+        let other = truth(&em, SONNET_37, &req).unwrap();
+        assert_eq!(other.cache_write, req.cache_prefix, "caches are per model");
+    }
+
+    #[test]
+    fn a_prefix_below_the_minimum_or_a_model_without_caching_is_not_cached() {
+        let em = Emulator::new(Config::default());
+        let short = request("You are terse.", None);
+        let u = truth(&em, SONNET_45, &short).unwrap();
+        assert_eq!((u.input, u.cache_write), (short.input_total, 0));
+        let long = request(&"Answer tersely. ".repeat(700), None);
+        let haiku3 = truth(&em, "anthropic.claude-3-haiku-20240307-v1:0", &long).unwrap();
+        assert_eq!((haiku3.cache_write, haiku3.cache_read), (0, 0));
+    }
+
+    #[test]
+    fn a_one_hour_write_is_split_out_and_refused_where_unsupported() {
+        let em = Emulator::new(Config::default());
+        let req = request(&"Answer tersely. ".repeat(700), Some("1h"));
+        let u = truth(&em, SONNET_45, &req).unwrap();
         assert_eq!(
-            other_model.cache_write, req.cache_prefix,
-            "caches are per model"
+            (u.cache_write_1h, u.cache_write_5m()),
+            (req.cache_prefix, 0)
         );
+        let err = truth(&em, SONNET_37, &req).unwrap_err();
+        assert!(err.0.contains("1-hour"), "{}", err.0);
     }
 }

@@ -32,6 +32,7 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
         .route("/model/{model}/count-tokens", post(handler::count_tokens))
         .route("/v1/chat/completions", gateway(Op::Chat))
         .route("/v1/messages", gateway(Op::Messages))
+        .route("/v1/responses", gateway(Op::Responses))
         .route(
             "/_tokaudit/ledger",
             get(|State(e): State<Arc<Emulator>>| async move {

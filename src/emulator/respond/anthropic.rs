@@ -18,32 +18,62 @@ const DELTA_EVERY: u64 = 8;
 /// the first content delta.
 const EVENTS_BEFORE_EXCEPTION: usize = 3;
 
-/// An Anthropic `usage` object.
+/// An Anthropic `usage` object, the cache write split by TTL in `cache_creation`.
 pub(super) fn usage(u: &Usage, output: u64) -> Value {
     json!({
         "input_tokens": u.input,
         "cache_creation_input_tokens": u.cache_write,
         "cache_read_input_tokens": u.cache_read,
-        "cache_creation": {"ephemeral_5m_input_tokens": u.cache_write, "ephemeral_1h_input_tokens": 0},
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": u.cache_write_5m(),
+            "ephemeral_1h_input_tokens": u.cache_write_1h,
+        },
         "output_tokens": output,
     })
 }
+
+/// Anthropic's own API reports the thinking inside the output
+/// (`output_tokens_details.thinking_tokens`, anthropic-sdk-python `types/usage.py`); whether
+/// Bedrock does is unconfirmed (billing-and-records.md §3), so its routes never do.
+fn thinking_detail(usage: &mut Value, g: &Generation, u: &Usage) {
+    if !g.thinking.is_empty() {
+        usage["output_tokens_details"] = json!({"thinking_tokens": u.reasoning});
+    }
+}
+
+/// The content blocks: the thinking (when there is any), then the text.
+fn content_blocks(g: &Generation) -> Vec<Value> {
+    let mut blocks = Vec::new();
+    if !g.thinking.is_empty() {
+        blocks.push(json!({"type": "thinking", "thinking": g.thought(), "signature": SIGNATURE}));
+    }
+    blocks.push(json!({"type": "text", "text": g.text()}));
+    blocks
+}
+
+/// The opaque signature every thinking block carries (the emulator's is fixed).
+const SIGNATURE: &str = "dG9rYXVkaXQtZW11bGF0b3ItdGhpbmtpbmc=";
 
 fn message_id(g: &Generation, bedrock: bool) -> String {
     format!("msg_{}{}", if bedrock { "bdrk_" } else { "" }, g.short_id())
 }
 
-/// An Anthropic Messages response body (`bedrock` picks the `msg_bdrk_` id prefix).
+/// An Anthropic Messages response body (`bedrock` picks the `msg_bdrk_` id prefix and leaves
+/// the thinking count out).
 pub(super) fn body(g: &Generation, bedrock: bool) -> Value {
+    let mut u = usage(&g.reported, g.reported.output);
+    if !bedrock {
+        thinking_detail(&mut u, g, &g.reported);
+    }
     json!({
         "id": message_id(g, bedrock),
         "type": "message",
         "role": "assistant",
         "model": g.model,
-        "content": [{"type": "text", "text": g.text()}],
+        "content": content_blocks(g),
         "stop_reason": g.stop,
         "stop_sequence": null,
-        "usage": usage(&g.truth, g.truth.output),
+        "usage": u,
     })
 }
 
@@ -71,13 +101,15 @@ pub(super) fn events(g: &Generation, faults: &[Fault], bedrock: bool) -> Events 
             "usage": usage(&reported, PLACEHOLDER),
         }
     })];
-    events.push(json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
     let mid = content(g, faults, &mut events);
-    events.push(json!({"type": "content_block_stop", "index": 0}));
     let final_output = counters(&mut events, &mid, reported.output, faults);
     let final_usage = !has(&Fault::NoFinalUsage);
     if final_usage {
-        events.push(json!({"type": "message_delta", "delta": {"stop_reason": g.stop, "stop_sequence": null}, "usage": {"output_tokens": final_output}}));
+        let mut u = json!({"output_tokens": final_output});
+        if !bedrock {
+            thinking_detail(&mut u, g, &reported);
+        }
+        events.push(json!({"type": "message_delta", "delta": {"stop_reason": g.stop, "stop_sequence": null}, "usage": u}));
     } else {
         events.retain(|e| e.get("type").and_then(Value::as_str) != Some("message_delta"));
     }
@@ -106,18 +138,37 @@ pub(super) fn events(g: &Generation, faults: &[Fault], bedrock: bool) -> Events 
     }
 }
 
-/// The content deltas; returns where mid-stream `message_delta`s go, with their cumulative
-/// output (placeholders in `events` until [`counters`] fills them).
+/// The content blocks with their deltas (thinking first, then text); returns where
+/// mid-stream `message_delta`s go, with their cumulative output (placeholders in `events`
+/// until [`counters`] fills them).
 fn content(g: &Generation, faults: &[Fault], events: &mut Vec<Value>) -> Vec<(usize, u64)> {
     let many = faults.contains(&Fault::MultiDelta) || faults.contains(&Fault::SummedDeltas);
     let mut mid = Vec::new();
-    for (i, piece) in g.pieces.iter().enumerate() {
-        events.push(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}));
-        let emitted = (i + 1) as u64;
-        if many && emitted.is_multiple_of(DELTA_EVERY) && emitted < g.truth.output {
-            mid.push((events.len(), emitted));
-            events.push(Value::Null);
+    let mut emitted = 0u64;
+    let mut blocks: Vec<(&str, &[String])> = Vec::new();
+    if !g.thinking.is_empty() {
+        blocks.push(("thinking", &g.thinking));
+    }
+    blocks.push(("text", &g.pieces));
+    for (index, (kind, pieces)) in blocks.into_iter().enumerate() {
+        events.push(json!({"type": "content_block_start", "index": index, "content_block": {"type": kind, kind: ""}}));
+        for piece in pieces {
+            let delta = match kind {
+                "thinking" => json!({"type": "thinking_delta", "thinking": piece}),
+                _ => json!({"type": "text_delta", "text": piece}),
+            };
+            events.push(json!({"type": "content_block_delta", "index": index, "delta": delta}));
+            emitted += 1;
+            if many && emitted.is_multiple_of(DELTA_EVERY) && emitted < g.truth.output {
+                mid.push((events.len(), emitted));
+                events.push(Value::Null);
+            }
         }
+        if kind == "thinking" {
+            let sig = json!({"type": "signature_delta", "signature": SIGNATURE});
+            events.push(json!({"type": "content_block_delta", "index": index, "delta": sig}));
+        }
+        events.push(json!({"type": "content_block_stop", "index": index}));
     }
     mid
 }
@@ -172,7 +223,7 @@ fn stop_event(g: &Generation, reported: &Usage, faults: &[Fault], metrics: bool)
 /// `POST /v1/messages` without `stream`.
 pub(in crate::emulator) fn messages(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
     let (resp, with_usage) = json_body(body(g, false), faults);
-    (resp, with_usage.then_some(g.truth))
+    (resp, with_usage.then_some(g.reported))
 }
 
 /// `POST /v1/messages` with `"stream": true`: SSE, a `ping` after `message_start`, and an

@@ -24,23 +24,39 @@ fn usage(u: &Usage) -> Value {
     if u.cache_read + u.cache_write > 0 {
         v["cacheReadInputTokens"] = u.cache_read.into();
         v["cacheWriteInputTokens"] = u.cache_write.into();
-        if u.cache_write > 0 {
-            v["cacheDetails"] = json!([{"ttl": "5m", "inputTokens": u.cache_write}]);
+        // One entry per TTL written, 1h before 5m (the API reference's order).
+        let details: Vec<Value> = [("1h", u.cache_write_1h), ("5m", u.cache_write_5m())]
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(ttl, n)| json!({"ttl": ttl, "inputTokens": n}))
+            .collect();
+        if !details.is_empty() {
+            v["cacheDetails"] = Value::Array(details);
         }
     }
     v
 }
 
+/// The reasoning block of a Converse message (extended thinking asked for through
+/// `additionalModelRequestFields`).
+fn reasoning_block(g: &Generation) -> Option<Value> {
+    (!g.thinking.is_empty()).then(|| {
+        json!({"reasoningContent": {"reasoningText": {"text": g.thought(), "signature": "tokaudit-emulator"}}})
+    })
+}
+
 /// `POST /model/{id}/converse`.
 pub(in crate::emulator) fn converse(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
+    let mut content: Vec<Value> = reasoning_block(g).into_iter().collect();
+    content.push(json!({"text": g.text()}));
     let body = json!({
-        "output": {"message": {"role": "assistant", "content": [{"text": g.text()}]}},
+        "output": {"message": {"role": "assistant", "content": content}},
         "stopReason": g.stop,
-        "usage": usage(&g.truth),
+        "usage": usage(&g.reported),
         "metrics": {"latencyMs": g.latency()},
     });
     let (resp, with_usage) = json_body(body, faults);
-    (resp, with_usage.then_some(g.truth))
+    (resp, with_usage.then_some(g.reported))
 }
 
 /// `POST /model/{id}/converse-stream`.
@@ -51,13 +67,23 @@ pub(in crate::emulator) fn converse_stream(
     let has = |f: &Fault| faults.contains(f);
     let reported = streamed_usage(g, faults);
     let mut events: Vec<(&str, Value)> = vec![("messageStart", json!({"role": "assistant"}))];
+    let text_block = usize::from(!g.thinking.is_empty());
+    for piece in &g.thinking {
+        events.push((
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": piece}}}),
+        ));
+    }
+    if text_block == 1 {
+        events.push(("contentBlockStop", json!({"contentBlockIndex": 0})));
+    }
     for piece in &g.pieces {
         events.push((
             "contentBlockDelta",
-            json!({"contentBlockIndex": 0, "delta": {"text": piece}}),
+            json!({"contentBlockIndex": text_block, "delta": {"text": piece}}),
         ));
     }
-    events.push(("contentBlockStop", json!({"contentBlockIndex": 0})));
+    events.push(("contentBlockStop", json!({"contentBlockIndex": text_block})));
     let cut = has(&Fault::CutStream);
     if !cut {
         events.push((
@@ -138,6 +164,7 @@ mod tests {
             cache_read: 0,
             cache_write: 7502,
             output: 386,
+            ..Usage::default()
         };
         let v = usage(&u);
         assert_eq!(v["totalTokens"], 7906);

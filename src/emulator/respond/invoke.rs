@@ -14,7 +14,7 @@ const HEADER_SKEW: u64 = 2;
 
 /// `POST /model/{id}/invoke`.
 pub(in crate::emulator) fn invoke(g: &Generation, faults: &[Fault]) -> (Response, Option<Usage>) {
-    let u = g.truth;
+    let u = g.reported;
     let (mut resp, with_usage) = json_body(anthropic::body(g, true), faults);
     let h = resp.headers_mut();
     h.insert("x-amzn-bedrock-invocation-latency", g.latency().into());

@@ -7,6 +7,7 @@ pub(super) mod anthropic;
 pub(super) mod converse;
 pub(super) mod invoke;
 pub(super) mod openai;
+pub(super) mod responses;
 
 use super::faults::Fault;
 use crate::core::ledger::Usage;
@@ -26,12 +27,17 @@ pub(super) const PLACEHOLDER: u64 = 1;
 
 /// What the synthetic model produced for one request.
 pub(super) struct Generation {
-    /// The completion, one token per piece.
+    /// The thinking, one token per piece (empty without thinking).
+    pub thinking: Vec<String>,
+    /// The answer, one token per piece.
     pub pieces: Vec<String>,
     /// `end_turn` or `max_tokens`.
     pub stop: &'static str,
     /// The true usage.
     pub truth: Usage,
+    /// What every response reports before the stream-only faults: the truth, with the faults
+    /// that hit both paths applied (see [`reported_usage`]).
+    pub reported: Usage,
     /// The request id.
     pub rid: String,
     /// The model id, as the request named it.
@@ -41,6 +47,11 @@ pub(super) struct Generation {
 impl Generation {
     pub fn text(&self) -> String {
         self.pieces.concat()
+    }
+
+    /// The thinking text.
+    pub fn thought(&self) -> String {
+        self.thinking.concat()
     }
 
     /// A plausible latency for the metrics: fixed overhead plus a little per output token.
@@ -59,16 +70,62 @@ pub(super) const HARDCODED: Usage = Usage {
     input: 3,
     cache_read: 1796,
     cache_write: 0,
+    cache_write_1h: 0,
     output: 392,
+    reasoning: 0,
 };
 
-/// The usage a streamed response reports: the truth, or the hard-coded block under that fault.
+/// The usage every response reports: the truth, with the faults that hit both paths applied
+/// (`ttl-split-lost`: the write that matters is usually the warm-up's, a non-streaming call).
+pub(in crate::emulator) fn reported_usage(truth: Usage, faults: &[Fault]) -> Usage {
+    let mut u = truth;
+    if faults.contains(&Fault::TtlSplitLost) {
+        u.cache_write_1h = 0;
+    }
+    u
+}
+
+/// The usage a streamed response reports: [`reported_usage`], with the stream-only faults
+/// applied.
 pub(super) fn streamed_usage(g: &Generation, faults: &[Fault]) -> Usage {
     if faults.contains(&Fault::HardcodedUsage) {
-        HARDCODED
-    } else {
-        g.truth
+        return HARDCODED;
     }
+    let mut u = g.reported;
+    for f in faults {
+        match f {
+            Fault::StreamDropsCache => {
+                u.input += u.cache_read;
+                u.cache_read = 0;
+            }
+            Fault::StreamCachedZero => u.cache_read = 0,
+            Fault::ReasoningLost => u.reasoning = 0,
+            _ => {}
+        }
+    }
+    u
+}
+
+/// The cost a gateway reports for a usage (`usage.cost`, `x-litellm-response-cost`), with the
+/// cost faults applied; `None` for models without a price.
+pub(super) fn reported_cost(
+    g: &Generation,
+    usage: &Usage,
+    faults: &[Fault],
+    streaming: bool,
+) -> Option<f64> {
+    if streaming && faults.contains(&Fault::StreamCostZero) {
+        return Some(0.0);
+    }
+    let mut priced = *usage;
+    if faults.contains(&Fault::CacheHitFullPrice) {
+        priced.input += priced.cache_read;
+        priced.cache_read = 0;
+    }
+    let prices = crate::core::prices::Prices::embedded();
+    prices
+        .cost(&g.model, &priced.usage_set("emulator"))
+        .map(|c| c.usd)
 }
 
 /// Size-hiding padding, deterministic per frame.
@@ -195,9 +252,11 @@ pub(super) mod testing {
     /// A generation for "Write Hi"-sized tests.
     pub fn generation(text: &[&str], truth: Usage) -> Generation {
         Generation {
+            thinking: Vec::new(),
             pieces: text.iter().map(|s| s.to_string()).collect(),
             stop: "end_turn",
             truth,
+            reported: truth,
             rid: "70ca0d17-7a3c-4e1d-9b2f-000000000001".into(),
             model: "m".into(),
         }

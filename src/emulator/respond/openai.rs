@@ -3,9 +3,12 @@
 //! `stream_options.include_usage` on a final `choices: []` chunk, then `data: [DONE]`
 //! (`wire-formats.md` §6).
 
-use super::{Generation, json_body, sse, stream_exception, streamed_usage, streaming_body};
+use super::{
+    Generation, json_body, reported_cost, sse, stream_exception, streamed_usage, streaming_body,
+};
 use crate::core::ledger::Usage;
 use crate::emulator::faults::Fault;
+use axum::http::HeaderValue;
 use axum::response::Response;
 use serde_json::{Value, json};
 
@@ -16,8 +19,10 @@ const TOTAL_SKEW: u64 = 5;
 /// Tokens by which the `cached-over-prompt` fault makes `cached_tokens` exceed the prompt.
 const CACHED_OVER: u64 = 10;
 
-/// OpenAI's `usage` object for a usage the emulator reports (`prompt_tokens` is inclusive).
-fn usage(u: &Usage, faults: &[Fault]) -> Value {
+/// OpenAI's `usage` object for a usage the emulator reports (`prompt_tokens` is inclusive),
+/// with LiteLLM's cache-write fields and its per-TTL split, the reasoning inside the
+/// completion, and the gateway's `cost` where it prices the model.
+fn usage(g: &Generation, u: &Usage, faults: &[Fault], streaming: bool) -> Value {
     let prompt = u.input + u.cache_read + u.cache_write;
     let skew = if faults.contains(&Fault::TotalMismatch) {
         TOTAL_SKEW
@@ -32,14 +37,37 @@ fn usage(u: &Usage, faults: &[Fault]) -> Value {
     let mut details = json!({"cached_tokens": cached});
     if u.cache_write > 0 {
         details["cache_write_tokens"] = u.cache_write.into();
+        details["cache_creation_token_details"] = json!({
+            "ephemeral_5m_input_tokens": u.cache_write_5m(),
+            "ephemeral_1h_input_tokens": u.cache_write_1h,
+        });
     }
-    json!({
+    let mut v = json!({
         "prompt_tokens": prompt,
         "completion_tokens": u.output,
         "total_tokens": prompt + u.output + skew,
         "prompt_tokens_details": details,
-        "completion_tokens_details": {"reasoning_tokens": 0},
-    })
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning},
+    });
+    // LiteLLM #39088: the stream's usage arrives without its prompt details at all.
+    if streaming && faults.contains(&Fault::StreamDropsCache) {
+        v.as_object_mut().map(|o| o.remove("prompt_tokens_details"));
+    }
+    if let Some(cost) = reported_cost(g, u, faults, streaming) {
+        v["cost"] = cost.into();
+    }
+    v
+}
+
+use crate::core::normalize::COST_HEADER;
+
+/// The assistant message, with the thinking as LiteLLM's `reasoning_content`.
+fn message(g: &Generation) -> Value {
+    let mut m = json!({"role": "assistant", "content": g.text()});
+    if !g.thinking.is_empty() {
+        m["reasoning_content"] = g.thought().into();
+    }
+    m
 }
 
 fn finish_reason(g: &Generation) -> &'static str {
@@ -57,11 +85,17 @@ pub(in crate::emulator) fn chat(g: &Generation, faults: &[Fault]) -> (Response, 
         "object": "chat.completion",
         "created": CREATED,
         "model": g.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": g.text()}, "finish_reason": finish_reason(g)}],
-        "usage": usage(&g.truth, faults),
+        "choices": [{"index": 0, "message": message(g), "finish_reason": finish_reason(g)}],
+        "usage": usage(g, &g.reported, faults, false),
     });
-    let (resp, with_usage) = json_body(body, faults);
-    (resp, with_usage.then_some(g.truth))
+    let (mut resp, with_usage) = json_body(body, faults);
+    if let Some(cost) = reported_cost(g, &g.reported, faults, false).filter(|_| with_usage) {
+        resp.headers_mut().insert(
+            COST_HEADER,
+            HeaderValue::from_str(&cost.to_string()).expect("a number"),
+        );
+    }
+    (resp, with_usage.then_some(g.reported))
 }
 
 /// `POST /v1/chat/completions` with `"stream": true`.
@@ -85,6 +119,15 @@ pub(in crate::emulator) fn chat_stream(
             Value::Null,
         ),
     )];
+    for piece in &g.thinking {
+        out.push(sse(
+            None,
+            &chunk(
+                json!([{"index": 0, "delta": {"reasoning_content": piece}, "finish_reason": null}]),
+                Value::Null,
+            ),
+        ));
+    }
     for (i, piece) in g.pieces.iter().enumerate() {
         if stream_exception(faults).is_some() && i == 1 {
             let err = json!({"error": {"message": "The upstream model stream failed", "type": "server_error"}});
@@ -103,7 +146,7 @@ pub(in crate::emulator) fn chat_stream(
         return (sse_body(out), None);
     }
     let reported = streamed_usage(g, faults);
-    let usage = usage(&reported, faults);
+    let usage = usage(g, &reported, faults, true);
     let finish_choice = json!([{"index": 0, "delta": {}, "finish_reason": finish_reason(g)}]);
     let send_usage = include_usage && !has(&Fault::NoFinalUsage);
     if send_usage && has(&Fault::UsageOnChoices) {
