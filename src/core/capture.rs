@@ -31,6 +31,11 @@ pub enum Operation {
     Messages,
     /// The same with `"stream": true`: SSE events.
     MessagesStream,
+    /// `POST /v1/responses` (the OpenAI Responses API), one JSON body.
+    Responses,
+    /// The same with `"stream": true`: SSE events, usage only on the terminal
+    /// `response.completed` (or `response.incomplete` / `response.failed`).
+    ResponsesStream,
 }
 
 impl Operation {
@@ -42,6 +47,7 @@ impl Operation {
                 | Operation::ConverseStream
                 | Operation::ChatCompletionsStream
                 | Operation::MessagesStream
+                | Operation::ResponsesStream
         )
     }
 
@@ -51,7 +57,9 @@ impl Operation {
             Operation::InvokeModelWithResponseStream | Operation::ConverseStream => {
                 Framing::EventStream
             }
-            Operation::ChatCompletionsStream | Operation::MessagesStream => Framing::Sse,
+            Operation::ChatCompletionsStream
+            | Operation::MessagesStream
+            | Operation::ResponsesStream => Framing::Sse,
             _ => Framing::Body,
         }
     }
@@ -63,6 +71,7 @@ impl Operation {
             Operation::Converse | Operation::ConverseStream => Api::Converse,
             Operation::ChatCompletions | Operation::ChatCompletionsStream => Api::Chat,
             Operation::Messages | Operation::MessagesStream => Api::Messages,
+            Operation::Responses | Operation::ResponsesStream => Api::Responses,
         }
     }
 
@@ -75,6 +84,7 @@ impl Operation {
             Operation::ConverseStream => "converse-stream",
             Operation::ChatCompletions | Operation::ChatCompletionsStream => "chat/completions",
             Operation::Messages | Operation::MessagesStream => "messages",
+            Operation::Responses | Operation::ResponsesStream => "responses",
         }
     }
 }
@@ -119,6 +129,8 @@ pub enum Api {
     Chat,
     /// Anthropic Messages, buffered and streamed.
     Messages,
+    /// The OpenAI Responses API, buffered and streamed.
+    Responses,
 }
 
 impl Api {
@@ -132,6 +144,7 @@ impl Api {
             Api::Converse => (Operation::Converse, Operation::ConverseStream),
             Api::Chat => (Operation::ChatCompletions, Operation::ChatCompletionsStream),
             Api::Messages => (Operation::Messages, Operation::MessagesStream),
+            Api::Responses => (Operation::Responses, Operation::ResponsesStream),
         }
     }
 }
@@ -141,7 +154,7 @@ impl Api {
     pub fn target(self) -> &'static str {
         match self {
             Api::Invoke | Api::Converse => "bedrock",
-            Api::Chat => "openai",
+            Api::Chat | Api::Responses => "openai",
             Api::Messages => "anthropic",
         }
     }
@@ -153,6 +166,7 @@ impl Api {
             Api::Converse => "converse",
             Api::Chat => "chat",
             Api::Messages => "messages",
+            Api::Responses => "responses",
         }
     }
 }

@@ -93,6 +93,27 @@ pub fn from_text(text: &str, at: &str) -> Result<u64, CountError> {
     }
 }
 
+/// The most a single call could ever cost, in USD: a reported cost above it is corruption.
+pub const MAX_COST_USD: f64 = 1_000_000.0;
+
+/// A cost in USD (a gateway's `usage.cost`, a cost header): finite, non-negative, within
+/// [`MAX_COST_USD`].
+pub fn cost(value: &Value, at: &str) -> Result<f64, CountError> {
+    let usd = match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| error(at, format!("{value} is not a cost in USD")))?;
+    if !usd.is_finite() || !(0.0..=MAX_COST_USD).contains(&usd) {
+        return Err(error(
+            at,
+            format!("{usd} is not a cost of one call (0 to {MAX_COST_USD} USD)"),
+        ));
+    }
+    Ok(usd)
+}
+
 /// The sum of counts, or `None` if it does not fit (only possible with unboundedly many terms).
 pub fn sum(values: impl IntoIterator<Item = u64>) -> Option<u64> {
     values.into_iter().try_fold(0u64, u64::checked_add)

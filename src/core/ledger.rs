@@ -34,15 +34,47 @@ pub struct Usage {
     /// Cache write.
     #[serde(deserialize_with = "count::strict")]
     pub cache_write: u64,
+    /// The part of the cache write kept for 1 hour (the rest is kept 5 minutes).
+    #[serde(default, deserialize_with = "count::strict")]
+    pub cache_write_1h: u64,
     /// Output.
     #[serde(deserialize_with = "count::strict")]
     pub output: u64,
+    /// The part of the output that was thinking.
+    #[serde(default, deserialize_with = "count::strict")]
+    pub reasoning: u64,
 }
 
 impl Usage {
     /// Every token billed: input, both cache fields and output.
     pub fn total(&self) -> u64 {
         self.input + self.cache_read + self.cache_write + self.output
+    }
+
+    /// The 5-minute part of the cache write.
+    pub fn cache_write_5m(&self) -> u64 {
+        self.cache_write.saturating_sub(self.cache_write_1h)
+    }
+
+    /// The same counts as a usage set whose sources start with `source`.
+    pub fn usage_set(&self, source: &str) -> UsageSet {
+        let obs = |value: u64, key: &str| {
+            Some(Obs {
+                value,
+                source: format!("{source}.{key}"),
+                kind: Kind::Reported,
+            })
+        };
+        UsageSet {
+            input: obs(self.input, "input"),
+            cache_read: obs(self.cache_read, "cache_read"),
+            cache_write: obs(self.cache_write, "cache_write"),
+            cache_write_5m: obs(self.cache_write_5m(), "cache_write_5m"),
+            cache_write_1h: obs(self.cache_write_1h, "cache_write_1h"),
+            output: obs(self.output, "output"),
+            reasoning: obs(self.reasoning, "reasoning"),
+            ..UsageSet::default()
+        }
     }
 }
 
@@ -144,22 +176,9 @@ pub fn find_marker(text: &str) -> Option<String> {
 pub fn upstream_side(entries: &[LedgerEntry]) -> Option<UpstreamSide> {
     let last = entries.last()?;
     let id = &last.request_id;
-    let usage = last.reported.map(|r| {
-        let obs = |value: u64, key: &str| {
-            Some(Obs {
-                value,
-                source: format!("ledger:{id}.reported.{key}"),
-                kind: Kind::Reported,
-            })
-        };
-        UsageSet {
-            input: obs(r.input, "input"),
-            cache_read: obs(r.cache_read, "cache_read"),
-            cache_write: obs(r.cache_write, "cache_write"),
-            output: obs(r.output, "output"),
-            ..UsageSet::default()
-        }
-    });
+    let usage = last
+        .reported
+        .map(|r| r.usage_set(&format!("ledger:{id}.reported")));
     Some(UpstreamSide {
         request_id: id.clone(),
         operation: last.operation.clone(),

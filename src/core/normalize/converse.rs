@@ -11,7 +11,7 @@ use super::read::{
     NormalizeError, buffered_body, failed_exchange, field_err, frames, next_frame, parse_json,
     parts_sum, reported, required,
 };
-use super::{Field, Normalized, Obs, UsageSet};
+use super::{Field, Kind, Normalized, Obs, UsageSet};
 use crate::core::capture::Capture;
 use serde_json::Value;
 
@@ -44,8 +44,50 @@ fn token_usage(usage: &Value, at: &str) -> Result<UsageSet, NormalizeError> {
     if let Some(parts) = parts_sum(usage, "cacheDetails", "inputTokens", at)? {
         let write = set.cache_write.take();
         set.set_either(Field::CacheWrite, write, Some(parts));
+        cache_details_by_ttl(usage, at, &mut set)?;
     }
     Ok(set)
+}
+
+/// `cacheDetails` per TTL: every entry's `inputTokens` added to its `ttl`'s part.
+fn cache_details_by_ttl(usage: &Value, at: &str, set: &mut UsageSet) -> Result<(), NormalizeError> {
+    let mut parts = [
+        (Field::CacheWrite5m, "5m", 0u64, false),
+        (Field::CacheWrite1h, "1h", 0, false),
+    ];
+    for (i, d) in usage["cacheDetails"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let here = format!("{at}.cacheDetails[{i}]");
+        let ttl = d.get("ttl").and_then(Value::as_str).unwrap_or_default();
+        let part = parts.iter_mut().find(|p| p.1 == ttl).ok_or_else(|| {
+            field_err(
+                format!("{here}.ttl"),
+                format!("{:?} is not a cache TTL (5m or 1h)", d.get("ttl")),
+            )
+        })?;
+        let v = required(d, "inputTokens", &here)?;
+        part.2 = crate::core::count::sum([part.2, v])
+            .ok_or_else(|| field_err(&here, "the parts add up beyond any real usage"))?;
+        part.3 = true;
+    }
+    for (field, ttl, value, seen) in parts {
+        if seen {
+            let source = format!("derived: sum of {at}.cacheDetails[ttl={ttl}].inputTokens");
+            set.set(
+                field,
+                Obs {
+                    value,
+                    source,
+                    kind: Kind::Derived,
+                },
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Normalize a Converse exchange.
@@ -59,7 +101,10 @@ pub fn converse(capture: &Capture) -> Result<Normalized, NormalizeError> {
         .pointer("/output/message/content")
         .and_then(Value::as_array);
     for block in content.into_iter().flatten() {
-        if let Some(t) = block.get("text").and_then(Value::as_str) {
+        let text = block
+            .get("text")
+            .or_else(|| block.pointer("/reasoningContent/reasoningText/text"));
+        if let Some(t) = text.and_then(Value::as_str) {
             side.text.push(t);
         }
     }
@@ -137,7 +182,10 @@ fn apply_converse_event(
 ) -> Result<(), NormalizeError> {
     match kind {
         "contentBlockDelta" => {
-            if let Some(t) = event.pointer("/delta/text").and_then(Value::as_str) {
+            let text = event
+                .pointer("/delta/text")
+                .or_else(|| event.pointer("/delta/reasoningContent/text"));
+            if let Some(t) = text.and_then(Value::as_str) {
                 side.text.push(t);
             }
         }

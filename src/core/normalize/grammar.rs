@@ -11,6 +11,8 @@
 //!   blocks have no `contentBlockStart`); `metadata` after `messageStop`; nothing after
 //!   `metadata`.
 //! - Chat completions SSE: nothing after `data: [DONE]`.
+//! - Responses SSE: `response.created` first; `sequence_number`s strictly increasing; the
+//!   terminal event (`response.completed` / `incomplete` / `failed`) last.
 //!
 //! Sources: `shared/reference/wire-formats.md` §2.5, §3.3, §5.3, §6.2.
 
@@ -176,6 +178,47 @@ impl ChatOrder {
     }
 }
 
+/// The Responses API stream order.
+#[derive(Debug, Default)]
+pub(super) struct ResponsesOrder {
+    started: bool,
+    last_seq: Option<u64>,
+    terminal: Option<String>,
+}
+
+impl ResponsesOrder {
+    /// Check one event with its `sequence_number`, when it has one.
+    pub fn event(&mut self, at: Place, kind: &str, seq: Option<u64>) -> Result<(), String> {
+        if let Some(t) = &self.terminal {
+            return Err(format!("{at} {kind} after the terminal event ({t})"));
+        }
+        if let Some(s) = seq {
+            if let Some(last) = self.last_seq.filter(|l| s <= *l) {
+                return Err(format!(
+                    "{at} {kind} has sequence_number {s}, not after {last}"
+                ));
+            }
+            self.last_seq = Some(s);
+        }
+        if kind == "error" {
+            return Ok(());
+        }
+        if !self.started {
+            if kind != "response.created" {
+                return Err(format!("{at} {kind} before response.created"));
+            }
+            self.started = true;
+        }
+        if matches!(
+            kind,
+            "response.completed" | "response.incomplete" | "response.failed"
+        ) {
+            self.terminal = Some(at.to_string());
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +321,28 @@ mod tests {
                 .unwrap_err()
                 .contains("after its contentBlockStop")
         );
+    }
+
+    #[test]
+    fn responses_sequence_numbers_increase_and_the_terminal_is_last() {
+        let mut o = ResponsesOrder::default();
+        o.event("e0", "response.created", Some(0)).unwrap();
+        o.event("e1", "response.output_text.delta", Some(1))
+            .unwrap();
+        assert!(
+            o.event("e2", "response.output_text.delta", Some(1))
+                .unwrap_err()
+                .contains("not after 1")
+        );
+        let mut o = ResponsesOrder::default();
+        o.event("e0", "response.created", Some(0)).unwrap();
+        o.event("e1", "response.completed", Some(1)).unwrap();
+        assert!(
+            o.event("e2", "response.output_text.delta", Some(2))
+                .is_err()
+        );
+        let mut o = ResponsesOrder::default();
+        assert!(o.event("e0", "response.completed", Some(0)).is_err());
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub(super) fn anthropic_usage(
         reported(usage, "cache_creation_input_tokens", at)?,
         fields_sum(usage, "cache_creation", &CACHE_CREATION_PARTS, at)?,
     );
+    ttl_split(usage, "cache_creation", at, &mut set)?;
     let kind = if placeholder_output {
         Kind::Placeholder
     } else {
@@ -71,11 +72,34 @@ pub(super) fn anthropic_usage(
         format!("{at}.output_tokens"),
         kind,
     );
+    // Anthropic's API reports the thinking inside the output (newer SDKs' `output_tokens_details`).
+    if let Some(d) = usage.get("output_tokens_details").filter(|d| d.is_object()) {
+        set.reasoning = reported(d, "thinking_tokens", &format!("{at}.output_tokens_details"))?;
+    }
     Ok(set)
 }
 
-/// The per-TTL parts of Anthropic's `usage.cache_creation`.
-const CACHE_CREATION_PARTS: [&str; 2] = ["ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"];
+/// The per-TTL parts of Anthropic's `usage.cache_creation` (LiteLLM copies them into
+/// `prompt_tokens_details.cache_creation_token_details`).
+pub(super) const CACHE_CREATION_PARTS: [&str; 2] =
+    ["ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"];
+
+/// The 5-minute and 1-hour parts of the cache write, from the object `obj[object]`.
+pub(super) fn ttl_split(
+    obj: &Value,
+    object: &str,
+    at: &str,
+    set: &mut UsageSet,
+) -> Result<(), NormalizeError> {
+    let Some(parts) = obj.get(object).filter(|v| v.is_object()) else {
+        return Ok(());
+    };
+    let here = format!("{at}.{object}");
+    let [five, hour] = CACHE_CREATION_PARTS;
+    set.cache_write_5m = reported(parts, five, &here)?;
+    set.cache_write_1h = reported(parts, hour, &here)?;
+    Ok(())
+}
 
 /// Read an Anthropic Messages body (text, stop reason, `usage` into the body channel): the
 /// same on Bedrock InvokeModel and on `/v1/messages`.
@@ -95,11 +119,16 @@ pub(super) fn read_anthropic_body(
     Ok(())
 }
 
+/// The generated text of a Messages body: thinking blocks and text blocks, in order (the
+/// stream carries the same, so identical completions digest the same).
 fn text_of_content(content: Option<&Value>, side: &mut Normalized) {
     for block in content.and_then(Value::as_array).into_iter().flatten() {
-        if block.get("type").and_then(Value::as_str) == Some("text")
-            && let Some(t) = block.get("text").and_then(Value::as_str)
-        {
+        let text = match block.get("type").and_then(Value::as_str) {
+            Some("text") => block.get("text"),
+            Some("thinking") => block.get("thinking"),
+            _ => None,
+        };
+        if let Some(t) = text.and_then(Value::as_str) {
             side.text.push(t);
         }
     }
@@ -228,7 +257,13 @@ impl AnthropicStream {
     pub fn finish(self, side: &mut Normalized) {
         let ch = &side.channels;
         let mut usage = UsageSet::default();
-        for field in [Field::Input, Field::CacheRead, Field::CacheWrite] {
+        for field in [
+            Field::Input,
+            Field::CacheRead,
+            Field::CacheWrite,
+            Field::CacheWrite5m,
+            Field::CacheWrite1h,
+        ] {
             let pick = ch
                 .message_deltas
                 .iter()
@@ -254,6 +289,12 @@ impl AnthropicStream {
         if let Some(o) = output {
             usage.output = Some(o.clone());
         }
+        // The thinking count is cumulative like output: the last delta carrying it.
+        usage.reasoning = ch
+            .message_deltas
+            .iter()
+            .rev()
+            .find_map(|d| d.reasoning.clone());
         usage.derive_total();
         side.usage = usage;
     }
@@ -281,9 +322,12 @@ fn apply_anthropic_event(
         }
         "content_block_delta" => {
             let delta = event.get("delta").unwrap_or(&Value::Null);
-            if delta.get("type").and_then(Value::as_str) == Some("text_delta")
-                && let Some(t) = delta.get("text").and_then(Value::as_str)
-            {
+            let text = match delta.get("type").and_then(Value::as_str) {
+                Some("text_delta") => delta.get("text"),
+                Some("thinking_delta") => delta.get("thinking"),
+                _ => None,
+            };
+            if let Some(t) = text.and_then(Value::as_str) {
                 side.text.push(t);
             }
         }
@@ -450,7 +494,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(buffered.text, streamed.text);
-        let audit = crate::core::audit::audit(&buffered, &streamed, None);
+        let audit = crate::core::audit::audit(&buffered, &streamed, &Default::default());
         assert!(
             audit.checks.iter().any(
                 |c| c.invariant == crate::core::audit::Invariant::OutputParity

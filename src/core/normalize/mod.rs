@@ -29,16 +29,20 @@ mod grammar;
 mod invoke;
 mod openai;
 mod read;
+mod request;
+mod responses;
 mod side;
 mod usage;
 
 pub use anthropic::{messages, messages_stream};
 pub use converse::{converse, converse_stream};
 pub use invoke::{invoke, invoke_stream};
-pub use openai::{chat, chat_stream};
+pub use openai::{COST_HEADER, chat, chat_stream};
 pub use read::NormalizeError;
+pub use request::{DEFAULT_CACHE_TTL, RequestFacts};
+pub use responses::{responses, responses_stream};
 pub use side::{Failure, Normalized, StreamFacts, TextDigest};
-pub use usage::{Channels, Duplicate, Field, Kind, Obs, UsageSet};
+pub use usage::{Channels, Duplicate, Field, Kind, Obs, ReportedCost, UsageSet};
 
 use crate::core::capture::{Capture, Operation};
 
@@ -53,5 +57,7 @@ pub fn normalize(capture: &Capture) -> Result<Normalized, NormalizeError> {
         Operation::ChatCompletionsStream => chat_stream(capture),
         Operation::Messages => messages(capture),
         Operation::MessagesStream => messages_stream(capture),
+        Operation::Responses => responses(capture),
+        Operation::ResponsesStream => responses_stream(capture),
     }
 }

@@ -15,9 +15,12 @@
 use super::grammar::ChatOrder;
 use super::read::{
     NormalizeError, buffered_body, failed_exchange, field_err, next_sse, parse_json, reported,
-    required, sse_events,
+    reported_cost, required, sse_events,
 };
-use super::{Duplicate, Field, Kind, Normalized, Obs, UsageSet};
+use super::{Duplicate, Field, Kind, Normalized, Obs, ReportedCost, UsageSet};
+
+/// The header LiteLLM puts its computed cost in.
+pub const COST_HEADER: &str = "x-litellm-response-cost";
 use crate::core::capture::Capture;
 use serde_json::Value;
 
@@ -43,6 +46,7 @@ fn openai_usage(usage: &Value, at: &str) -> Result<UsageSet, NormalizeError> {
     });
     set.output = Some(Obs::reported(completion, format!("{at}.completion_tokens")));
     set.total = reported(usage, "total_tokens", at)?;
+    set.reported_cost = reported_cost(usage, "cost", at)?;
     if let Some(d) = usage
         .get("completion_tokens_details")
         .filter(|d| d.is_object())
@@ -78,6 +82,9 @@ fn cache_fields(usage: &Value, at: &str, set: &mut UsageSet) -> Result<(), Norma
     ]
     .into_iter()
     .flatten();
+    if let Some(d) = details {
+        super::invoke::ttl_split(d, "cache_creation_token_details", &details_at, set)?;
+    }
     if let Some(first) = writes.next() {
         set.set(Field::CacheWrite, first);
         for other in writes {
@@ -111,12 +118,26 @@ pub fn chat(capture: &Capture) -> Result<Normalized, NormalizeError> {
         }
     }
     if let Some(usage) = body.get("usage").filter(|u| !u.is_null()) {
-        let set = openai_usage(usage, "body:usage")?;
+        let mut set = openai_usage(usage, "body:usage")?;
+        if set.reported_cost.is_none() {
+            set.reported_cost = header_cost(capture)?;
+        }
         side.channels.body = Some(set.clone());
         side.usage = set;
         side.usage.derive_total();
     }
     Ok(side)
+}
+
+/// The cost LiteLLM reports in a header (on buffered responses).
+pub(super) fn header_cost(capture: &Capture) -> Result<Option<ReportedCost>, NormalizeError> {
+    let resp = capture.response.as_ref();
+    let Some(text) = resp.and_then(|r| r.header(COST_HEADER)) else {
+        return Ok(None);
+    };
+    let source = format!("header:{COST_HEADER}");
+    let usd = crate::core::count::cost(&Value::String(text.to_string()), &source)?;
+    Ok(Some(ReportedCost { usd, source }))
 }
 
 /// Normalize a streamed chat-completions exchange (SSE `data:` chunks ending in `[DONE]`).

@@ -2,7 +2,7 @@
 //! an exchange. Every error names the frame or field it is about.
 
 use super::side::{Failure, Normalized};
-use super::usage::{Field, Kind, Obs, UsageSet};
+use super::usage::{Field, Kind, Obs, ReportedCost, UsageSet};
 use crate::core::capture::{Capture, ResponseBody};
 use crate::core::wire::eventstream::{DecodedFrame, FrameError, decode_frame};
 use serde_json::Value;
@@ -68,6 +68,22 @@ pub(super) fn parse_json(bytes: &[u8], at: impl Into<String>) -> Result<Value, N
 /// the field.
 pub(super) fn count(obj: &Value, key: &str, at: &str) -> Result<Option<u64>, NormalizeError> {
     Ok(crate::core::count::field(obj, key, at)?)
+}
+
+/// An optional cost in USD at `obj[key]`, read strictly.
+pub(super) fn reported_cost(
+    obj: &Value,
+    key: &str,
+    at: &str,
+) -> Result<Option<ReportedCost>, NormalizeError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => {
+            let source = format!("{at}.{key}");
+            let usd = crate::core::count::cost(v, &source)?;
+            Ok(Some(ReportedCost { usd, source }))
+        }
+    }
 }
 
 /// An optional count as a reported observation whose source is `{at}.{key}`.

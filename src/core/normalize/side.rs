@@ -1,6 +1,7 @@
 //! One side of a pair after normalization: its chosen usage, every channel, the completion
 //! text as a digest, stream facts, and the failure that ended it, if any.
 
+use super::request::RequestFacts;
 use super::usage::{Channels, UsageSet};
 use crate::core::capture::{Capture, Operation};
 use serde::{Serialize, Serializer};
@@ -155,6 +156,9 @@ pub struct Normalized {
     /// A runtime failure, if the exchange failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// What the request asked for (cache breakpoints and TTL, thinking).
+    #[serde(skip_serializing_if = "RequestFacts::is_empty")]
+    pub request: RequestFacts,
 }
 
 impl Normalized {
@@ -177,6 +181,7 @@ impl Normalized {
             stop_reason: None,
             stream: capture.operation.is_streaming().then(StreamFacts::default),
             failure: None,
+            request: super::request::facts(capture.operation, &capture.request.body),
         }
     }
 }

@@ -14,22 +14,31 @@ pub enum Field {
     CacheRead,
     /// Input tokens written to the prompt cache.
     CacheWrite,
+    /// The part of the cache write kept for 5 minutes (Anthropic `ephemeral_5m_input_tokens`,
+    /// Converse `cacheDetails` with `ttl: 5m`).
+    #[serde(rename = "cache_write_5m")]
+    CacheWrite5m,
+    /// The part of the cache write kept for 1 hour (priced higher than the 5-minute write).
+    #[serde(rename = "cache_write_1h")]
+    CacheWrite1h,
     /// `input + cache_read + cache_write` (always derived).
     InputTotal,
     /// Output tokens.
     Output,
     /// The total, reported or derived.
     Total,
-    /// Reasoning tokens, a subset of output (OpenAI-shaped usage only).
+    /// Reasoning (thinking) tokens, a subset of output.
     Reasoning,
 }
 
 impl Field {
     /// Every field, in table order.
-    pub const ALL: [Field; 7] = [
+    pub const ALL: [Field; 9] = [
         Field::Input,
         Field::CacheRead,
         Field::CacheWrite,
+        Field::CacheWrite5m,
+        Field::CacheWrite1h,
         Field::InputTotal,
         Field::Output,
         Field::Total,
@@ -42,11 +51,23 @@ impl Field {
             Field::Input => "input",
             Field::CacheRead => "cache_read",
             Field::CacheWrite => "cache_write",
+            Field::CacheWrite5m => "cache_write_5m",
+            Field::CacheWrite1h => "cache_write_1h",
             Field::InputTotal => "input_total",
             Field::Output => "output",
             Field::Total => "total",
             Field::Reasoning => "reasoning",
         }
+    }
+}
+
+impl Field {
+    /// Fields shown in the diff table only when a side reports them (most formats never do).
+    pub fn optional_row(self) -> bool {
+        matches!(
+            self,
+            Field::CacheWrite5m | Field::CacheWrite1h | Field::Reasoning
+        )
     }
 }
 
@@ -101,6 +122,12 @@ pub struct UsageSet {
     /// Cache write.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_write: Option<Obs>,
+    /// The 5-minute part of the cache write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_write_5m: Option<Obs>,
+    /// The 1-hour part of the cache write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h: Option<Obs>,
     /// Output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Obs>,
@@ -113,10 +140,22 @@ pub struct UsageSet {
     /// OpenAI-shaped `prompt_tokens` as reported: input *including* cache tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_inclusive: Option<Obs>,
+    /// A cost in USD the same object (or response) reported, e.g. a gateway's `usage.cost`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported_cost: Option<ReportedCost>,
     /// Quantities this object carries a second time (another spelling, or parts that must add
     /// up to the whole): the figures that were not used, for `usage-self-consistent`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub duplicates: Vec<Duplicate>,
+}
+
+/// A cost reported on the wire, with its provenance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportedCost {
+    /// USD.
+    pub usd: f64,
+    /// Where it came from, e.g. `header:x-litellm-response-cost`.
+    pub source: String,
 }
 
 /// A quantity one usage object carries twice: the figure that was not used, beside the one
@@ -136,6 +175,8 @@ impl UsageSet {
             Field::Input => self.input.as_ref(),
             Field::CacheRead => self.cache_read.as_ref(),
             Field::CacheWrite => self.cache_write.as_ref(),
+            Field::CacheWrite5m => self.cache_write_5m.as_ref(),
+            Field::CacheWrite1h => self.cache_write_1h.as_ref(),
             Field::Output => self.output.as_ref(),
             Field::Total => self.total.as_ref(),
             Field::Reasoning => self.reasoning.as_ref(),
@@ -189,6 +230,8 @@ impl UsageSet {
             Field::Input => self.input = Some(obs),
             Field::CacheRead => self.cache_read = Some(obs),
             Field::CacheWrite => self.cache_write = Some(obs),
+            Field::CacheWrite5m => self.cache_write_5m = Some(obs),
+            Field::CacheWrite1h => self.cache_write_1h = Some(obs),
             Field::Output => self.output = Some(obs),
             Field::Total => self.total = Some(obs),
             Field::Reasoning => self.reasoning = Some(obs),
@@ -248,29 +291,6 @@ impl Channels {
             .chain(&self.invocation_metrics)
             .chain(&self.metadata)
             .chain(&self.usage_chunks)
-    }
-
-    /// Every observation the wire carried, in channel order.
-    pub fn observations(&self) -> Vec<(Field, &Obs)> {
-        let mut out = Vec::new();
-        for set in self.sets() {
-            for field in [
-                Field::Input,
-                Field::CacheRead,
-                Field::CacheWrite,
-                Field::Output,
-                Field::Total,
-                Field::Reasoning,
-            ] {
-                if let Some(o) = set.get(field) {
-                    out.push((field, o));
-                }
-            }
-            if let Some(o) = &set.prompt_inclusive {
-                out.push((Field::InputTotal, o));
-            }
-        }
-        out
     }
 }
 
