@@ -141,7 +141,7 @@ fn bench_pair(label: &str, (stream, buffered, bytes): (Capture, Capture, usize))
     let t = time(ROUNDS, || {
         let st = normalize(&stream).expect("valid stream");
         let ns = normalize(&buffered).expect("valid body");
-        let a = audit(&ns, &st, None);
+        let a = audit(&ns, &st, &Default::default());
         assert_eq!(
             a.verdict,
             tokaudit::core::audit::Verdict::Pass,
@@ -176,7 +176,11 @@ fn main() {
     let t = time(50, || {
         let fx = tokaudit::fixture::Fixture::load(&path).expect("fixture");
         let (ns, st) = fx.captures().expect("captures");
-        let _ = audit(&normalize(&ns).unwrap(), &normalize(&st).unwrap(), None);
+        let _ = audit(
+            &normalize(&ns).unwrap(),
+            &normalize(&st).unwrap(),
+            &Default::default(),
+        );
     });
     println!(
         "replay of fixtures/invoke-long-multi-delta.json ({} KB): best {:.2} ms, median {:.2} ms",

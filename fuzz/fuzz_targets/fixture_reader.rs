@@ -14,12 +14,17 @@ fuzz_target!(|data: &[u8]| {
     let Ok(fx) = Fixture::parse(text) else {
         return;
     };
+    let Ok(warmup) = fx.warmup_capture() else {
+        return;
+    };
     if let Ok((ns, st)) = fx.captures() {
         let pair = Pair {
             non_streaming: &ns,
             streaming: &st,
+            warmup: warmup.as_ref(),
             origin: None,
         };
+        // The cost checks and priced findings run too: the pipeline prices every case.
         let _ = audit_pair(fx.meta(), pair, fx.upstream(), &Policy::default());
     }
 });

@@ -1,10 +1,13 @@
 //! One finished case: its metadata, verdict, findings, checks, both normalized sides, and the
 //! diff table laid out row by row. The pipeline builds it; renderers only read it.
 
-use crate::core::audit::{CaseAudit, Check, Finding, Invariant, Severity, Verdict};
+use crate::core::audit::{
+    CaseAudit, Check, Finding, Invariant, PriceEntry, Severity, SideId, Verdict,
+};
 use crate::core::capture::Api;
 use crate::core::ledger::{Upstream, UpstreamSide};
 use crate::core::normalize::{Field, Kind, Normalized};
+use crate::core::prices::{Cost, Prices};
 use serde::Serialize;
 
 /// What a case is about.
@@ -117,20 +120,85 @@ pub struct CaseReport {
     /// The streaming side.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub streaming: Option<Normalized>,
+    /// The warm-up call `--cache` sent first (a setup call, not compared).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<Normalized>,
     /// Upstream ground truth from `--ledger`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Upstream>,
+    /// What each call cost at the model's prices (absent when the table has no price).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub costs: Option<Costs>,
+}
+
+/// The normalized calls of one case.
+#[derive(Debug, Clone)]
+pub struct Sides {
+    /// The non-streaming call.
+    pub ns: Normalized,
+    /// The streaming call.
+    pub st: Normalized,
+    /// The warm-up call, if one was sent.
+    pub warmup: Option<Normalized>,
+}
+
+/// The cost of every call of a case, recomputed from its usage.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Costs {
+    /// The price-table entry used.
+    pub model: String,
+    /// The price table: its source and the date its prices were taken.
+    pub prices: String,
+    /// The non-streaming call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub non_streaming: Option<Cost>,
+    /// The streaming call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streaming: Option<Cost>,
+    /// The warm-up call (a setup cost of the case).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<Cost>,
+}
+
+impl Costs {
+    /// Price every call of a case at one table entry.
+    pub fn of(
+        entry: PriceEntry,
+        table: &Prices,
+        ns: &Normalized,
+        st: &Normalized,
+        warmup: Option<&Normalized>,
+    ) -> Costs {
+        let cost = |s: &Normalized| entry.rates.cost(entry.model, &s.usage);
+        Costs {
+            model: entry.model.to_string(),
+            prices: format!("{} of {}", table.source, table.retrieved),
+            non_streaming: cost(ns),
+            streaming: cost(st),
+            warmup: warmup.and_then(cost),
+        }
+    }
+
+    /// Every call's cost, the warm-up included; `None` when a call could not be priced.
+    pub fn total(&self) -> Option<f64> {
+        let measured = [&self.non_streaming, &self.streaming]
+            .into_iter()
+            .map(|c| c.as_ref().map(|c| c.usd))
+            .sum::<Option<f64>>()?;
+        Some(measured + self.warmup.as_ref().map_or(0.0, |c| c.usd))
+    }
 }
 
 impl CaseReport {
     /// A finished audit of two sides, with its diff table laid out.
     pub fn audited(
         meta: CaseMeta,
-        ns: Normalized,
-        st: Normalized,
+        sides: Sides,
         upstream: Option<Upstream>,
         audit: CaseAudit,
+        costs: Option<Costs>,
     ) -> Self {
+        let Sides { ns, st, warmup } = sides;
         let rows = rows(&ns, &st, &audit.findings, upstream.as_ref());
         CaseReport {
             meta,
@@ -141,7 +209,9 @@ impl CaseReport {
             checks: audit.checks,
             non_streaming: Some(ns),
             streaming: Some(st),
+            warmup,
             upstream,
+            costs,
         }
     }
 
@@ -156,7 +226,9 @@ impl CaseReport {
             checks: Vec::new(),
             non_streaming: None,
             streaming: None,
+            warmup: None,
             upstream: None,
+            costs: None,
         }
     }
 
@@ -184,10 +256,14 @@ fn rows(
     Field::ALL
         .iter()
         .map(|&field| row(field, ns, st, findings, upstream))
-        .filter(|r| {
-            r.field != Field::Reasoning || r.non_streaming.is_some() || r.streaming.is_some()
-        })
+        .filter(|r| !r.field.optional_row() || shown(r))
         .collect()
+}
+
+/// An optional row is shown when a side reports a non-zero figure, or a finding concerns it.
+fn shown(r: &Row) -> bool {
+    let nonzero = |c: &Option<Cell>| c.as_ref().is_some_and(|c| c.value > 0);
+    nonzero(&r.non_streaming) || nonzero(&r.streaming) || !r.invariants.is_empty()
 }
 
 fn cell(side: &Normalized, field: Field) -> Option<Cell> {
@@ -225,7 +301,12 @@ fn row(
         (Some(a), Some(b)) => i64::try_from(i128::from(b.value) - i128::from(a.value)).ok(),
         _ => None,
     };
-    let mine: Vec<&Finding> = findings.iter().filter(|f| f.field == Some(field)).collect();
+    let mine: Vec<&Finding> = findings
+        .iter()
+        // The warm-up is not a column of the table: its findings stand on their own.
+        .filter(|f| f.side != Some(SideId::Warmup))
+        .filter(|f| f.field == Some(field) || f.related.contains(&field))
+        .collect();
     let mut invariants: Vec<Invariant> = mine.iter().map(|f| f.invariant).collect();
     invariants.sort();
     invariants.dedup();

@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod normalize;
 pub mod pipeline;
 pub mod policy;
+pub mod prices;
 pub mod redact;
 pub mod summary;
 pub mod validate;

@@ -9,9 +9,9 @@
 
 use crate::core::audit;
 use crate::core::capture::Capture;
-use crate::core::case::{CaseMeta, CaseReport};
+use crate::core::case::{CaseMeta, CaseReport, Costs, Sides};
 use crate::core::ledger::Upstream;
-use crate::core::normalize::normalize;
+use crate::core::normalize::{Normalized, normalize};
 use crate::core::policy::Policy;
 use crate::core::validate;
 use std::path::Path;
@@ -27,6 +27,8 @@ pub struct Pair<'a> {
     pub non_streaming: &'a Capture,
     /// The streaming exchange.
     pub streaming: &'a Capture,
+    /// The warm-up call `--cache` sent first, if any.
+    pub warmup: Option<&'a Capture>,
     /// The file the pair was replayed from; malformed input is reported against it.
     pub origin: Option<&'a Path>,
 }
@@ -40,22 +42,39 @@ pub fn audit_pair(
     upstream: Option<Upstream>,
     policy: &Policy,
 ) -> CaseReport {
-    if let Err(e) = validate::pair(&meta, pair.non_streaming, pair.streaming) {
+    if let Err(e) = validate::pair(&meta, &pair) {
         return malformed(meta, pair.origin, &e);
     }
-    let sides = normalize(pair.non_streaming)
-        .map_err(|e| format!("non_streaming: {e}"))
-        .and_then(|ns| {
-            let st = normalize(pair.streaming).map_err(|e| format!("streaming: {e}"))?;
-            Ok((ns, st))
-        });
-    let (ns, st) = match sides {
+    let sides = normalize_all(&pair);
+    let (ns, st, warmup) = match sides {
         Ok(sides) => sides,
         Err(e) => return malformed(meta, pair.origin, &e),
     };
-    let mut audit = audit::audit(&ns, &st, upstream.as_ref());
-    policy.apply(&mut audit, &ns, &st);
-    CaseReport::audited(meta, ns, st, upstream, audit)
+    let model = policy.price_model.as_deref().unwrap_or(&meta.model);
+    let entry = policy
+        .prices
+        .lookup(model)
+        .map(|(model, rates)| audit::PriceEntry { model, rates });
+    let ctx = audit::Context {
+        upstream: upstream.as_ref(),
+        warmup: warmup.as_ref(),
+        prices: entry,
+    };
+    let mut audit = audit::audit(&ns, &st, &ctx);
+    let costs = entry.map(|e| Costs::of(e, &policy.prices, &ns, &st, warmup.as_ref()));
+    policy.apply(&mut audit, &ns, &st, costs.as_ref());
+    CaseReport::audited(meta, Sides { ns, st, warmup }, upstream, audit, costs)
+}
+
+/// Both sides and the warm-up, normalized; an error names the side.
+fn normalize_all(pair: &Pair) -> Result<(Normalized, Normalized, Option<Normalized>), String> {
+    let ns = normalize(pair.non_streaming).map_err(|e| format!("non_streaming: {e}"))?;
+    let st = normalize(pair.streaming).map_err(|e| format!("streaming: {e}"))?;
+    let warmup = pair
+        .warmup
+        .map(|w| normalize(w).map_err(|e| format!("warmup: {e}")))
+        .transpose()?;
+    Ok((ns, st, warmup))
 }
 
 /// A case whose input could not be read at all (or whose captures do not decode). For a

@@ -7,18 +7,43 @@
 //! - **expectation**: a case known to be broken ends as an expected failure, and a stale
 //!   expectation (the case passes) as an unexpected pass.
 
-use crate::core::audit::{self, CaseAudit, Finding, Invariant, Severity, SideId, Status, Verdict};
+use crate::core::audit::{
+    self, CaseAudit, Check, Finding, Invariant, Severity, SideId, Status, Verdict,
+};
 use crate::core::capture::Capture;
+use crate::core::case::Costs;
 use crate::core::normalize::{Normalized, normalize};
+use crate::core::prices::Prices;
+use crate::core::prices::usd;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Policy for one audited pair.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     /// Allowed absolute differences per invariant (explicit only).
     pub tolerance: BTreeMap<Invariant, u64>,
     /// A baseline recording to hold total input to (gate `--baseline`).
     pub baseline: Option<Baseline>,
+    /// The price table (the embedded one unless `--prices`).
+    pub prices: Arc<Prices>,
+    /// The model to price the case as, when the case's model id is a gateway alias the
+    /// table does not know (`--price-model`).
+    pub price_model: Option<String>,
+    /// A cost budget per call, in USD (a suite case's `max_cost`).
+    pub max_cost: Option<f64>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            tolerance: BTreeMap::new(),
+            baseline: None,
+            prices: Prices::embedded(),
+            price_model: None,
+            max_cost: None,
+        }
+    }
 }
 
 /// The recorded baseline of one pair.
@@ -44,9 +69,18 @@ pub struct Expectation {
 impl Policy {
     /// Apply the baseline and the tolerance to a finished audit (in that order: drift within a
     /// tolerance is tolerated too), and re-derive its verdict.
-    pub fn apply(&self, audit: &mut CaseAudit, ns: &Normalized, st: &Normalized) {
+    pub fn apply(
+        &self,
+        audit: &mut CaseAudit,
+        ns: &Normalized,
+        st: &Normalized,
+        costs: Option<&Costs>,
+    ) {
         if let Some(b) = &self.baseline {
             b.check_drift(audit, ns, st);
+        }
+        if let Some(budget) = self.max_cost {
+            check_budget(audit, budget, costs);
         }
         self.tolerate(audit);
         audit.findings.sort_by_key(|f| f.severity);
@@ -83,6 +117,53 @@ impl Policy {
     }
 }
 
+/// `cost-budget`: each measured call costs at most the case's budget.
+fn check_budget(audit: &mut CaseAudit, budget: f64, costs: Option<&Costs>) {
+    let inv = Invariant::CostBudget;
+    let Some(costs) = costs else {
+        audit.checks.push(Check {
+            invariant: inv,
+            side: None,
+            status: Status::NotComparable,
+        });
+        audit.findings.push(Finding::new(inv, Severity::NotComparable, None,
+            format!("the case has a budget of {} per call but its model has no price: pass --price-model or --prices", usd(budget))));
+        return;
+    };
+    for (side, cost) in [
+        (SideId::NonStreaming, &costs.non_streaming),
+        (SideId::Streaming, &costs.streaming),
+    ] {
+        let Some(cost) = cost else { continue };
+        if cost.usd <= budget {
+            audit.checks.push(Check {
+                invariant: inv,
+                side: Some(side),
+                status: Status::Held,
+            });
+            continue;
+        }
+        audit.checks.push(Check {
+            invariant: inv,
+            side: Some(side),
+            status: Status::Violated,
+        });
+        let mut f = Finding::new(
+            inv,
+            Severity::Violation,
+            Some(side),
+            format!(
+                "the {side} call costs {} at {} prices, over the case's budget of {} per call",
+                usd(cost.usd),
+                costs.model,
+                usd(budget)
+            ),
+        );
+        f.hint = inv.hint().to_string();
+        audit.findings.push(f);
+    }
+}
+
 impl Baseline {
     /// Compare each side's total input with the baseline recording of the same pair.
     fn check_drift(&self, audit: &mut CaseAudit, ns: &Normalized, st: &Normalized) {
@@ -92,18 +173,15 @@ impl Baseline {
             .ok()
             .map(|(a, b)| (normalize(a).ok(), normalize(b).ok()));
         let Some((base_ns, base_st)) = base else {
-            audit.findings.push(Finding {
-                invariant: Invariant::BaselineDrift,
-                severity: Severity::Note,
-                side: None,
-                field: None,
-                message: format!(
+            audit.findings.push(Finding::new(
+                Invariant::BaselineDrift,
+                Severity::Note,
+                None,
+                format!(
                     "no usable baseline at {}; record one with --update-baseline",
                     self.source
                 ),
-                hint: String::new(),
-                delta: None,
-            });
+            ));
             return;
         };
         for (side, now, then) in [

@@ -1,7 +1,7 @@
 //! The whole report of a `compare` or `replay`: the cases, the counts per verdict, the spread
 //! of every field over repeated runs, the overall verdict and the exit code it maps to.
 
-use crate::core::audit::Verdict;
+use crate::core::audit::{Invariant, Verdict};
 use crate::core::case::CaseReport;
 use crate::core::normalize::Field;
 use crate::exit;
@@ -86,6 +86,10 @@ pub struct Report {
     /// Per-field spread over runs (only with more than one case).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub spread: Vec<FieldSpread>,
+    /// Over runs of cached requests: the pairs whose two paths split the input differently
+    /// (an intermittent split is still a finding).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_split_differs: Option<usize>,
     /// The cases.
     pub cases: Vec<CaseReport>,
 }
@@ -112,6 +116,12 @@ impl Report {
         } else {
             Vec::new()
         };
+        let cached = cases.iter().any(|c| {
+            c.non_streaming
+                .as_ref()
+                .is_some_and(|s| s.request.cache_points > 0)
+        });
+        let cache_split_differs = (with_spread && cached).then(|| split_differs(&cases));
         Report {
             schema_version: SCHEMA_VERSION,
             tool: Tool::this(),
@@ -119,9 +129,24 @@ impl Report {
             exit_code: exit::for_worst(worst),
             summary,
             spread,
+            cache_split_differs,
             cases,
         }
     }
+}
+
+/// Pairs whose split differed: a `cache-split-parity` finding that names a field (a
+/// violation, or the note of an unknown cache state; not the field-less notes that nothing
+/// was cached or that the upstream's own splits differed).
+fn split_differs(cases: &[CaseReport]) -> usize {
+    cases
+        .iter()
+        .filter(|c| {
+            c.findings
+                .iter()
+                .any(|f| f.invariant == Invariant::CacheSplitParity && f.field.is_some())
+        })
+        .count()
 }
 
 fn spread(cases: &[CaseReport]) -> Vec<FieldSpread> {

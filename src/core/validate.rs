@@ -6,9 +6,11 @@
 
 use crate::core::capture::{Api, Capture, Framing, ResponseBody};
 use crate::core::case::CaseMeta;
+use crate::core::pipeline::Pair;
 
-/// Check a pair's structure; the error names the field and what it should be.
-pub fn pair(meta: &CaseMeta, non_streaming: &Capture, streaming: &Capture) -> Result<(), String> {
+/// Check a pair's structure (and its warm-up call's, which is the non-streaming operation);
+/// the error names the field and what it should be.
+pub fn pair(meta: &CaseMeta, pair: &Pair) -> Result<(), String> {
     let expected_target = meta.api.target();
     if meta.target != expected_target {
         return Err(format!(
@@ -17,10 +19,12 @@ pub fn pair(meta: &CaseMeta, non_streaming: &Capture, streaming: &Capture) -> Re
         ));
     }
     let (ns_op, st_op) = meta.api.operations();
-    for (side, capture, want, role) in [
-        ("non_streaming", non_streaming, ns_op, "non-streaming"),
-        ("streaming", streaming, st_op, "streaming"),
-    ] {
+    let sides = [
+        Some(("non_streaming", pair.non_streaming, ns_op, "non-streaming")),
+        Some(("streaming", pair.streaming, st_op, "streaming")),
+        pair.warmup.map(|w| ("warmup", w, ns_op, "non-streaming")),
+    ];
+    for (side, capture, want, role) in sides.into_iter().flatten() {
         if capture.operation != want {
             return Err(format!(
                 "{side}.operation: {} is not the {role} operation of the {} API ({want}){}",
@@ -77,6 +81,18 @@ fn response_shape(side: &str, capture: &Capture) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check(m: &CaseMeta, ns: &Capture, st: &Capture) -> Result<(), String> {
+        pair(
+            m,
+            &Pair {
+                non_streaming: ns,
+                streaming: st,
+                warmup: None,
+                origin: None,
+            },
+        )
+    }
     use crate::core::capture::Operation;
 
     fn meta(target: &str, api: Api) -> CaseMeta {
@@ -102,10 +118,10 @@ mod tests {
         let m = meta("bedrock", Api::Invoke);
         let ns = buffered(Operation::InvokeModel, 200);
         let st = framed(Operation::InvokeModelWithResponseStream);
-        assert_eq!(pair(&m, &ns, &st), Ok(()));
+        assert_eq!(check(&m, &ns, &st), Ok(()));
         let refused = buffered(Operation::InvokeModelWithResponseStream, 429);
         assert_eq!(
-            pair(&m, &ns, &refused),
+            check(&m, &ns, &refused),
             Ok(()),
             "an error body before streaming"
         );
@@ -116,17 +132,17 @@ mod tests {
         let m = meta("bedrock", Api::Invoke);
         let ns = buffered(Operation::InvokeModel, 200);
         let st = framed(Operation::InvokeModelWithResponseStream);
-        let e = pair(&m, &st, &ns).unwrap_err();
+        let e = check(&m, &st, &ns).unwrap_err();
         assert!(e.starts_with("non_streaming.operation: InvokeModelWithResponseStream is not the non-streaming operation"), "{e}");
         assert!(e.contains("swapped"), "{e}");
-        let e = pair(&m, &ns, &ns).unwrap_err();
+        let e = check(&m, &ns, &ns).unwrap_err();
         assert!(
             e.starts_with("streaming.operation: InvokeModel is not the streaming"),
             "{e}"
         );
-        let e = pair(&meta("bedrock", Api::Converse), &ns, &st).unwrap_err();
+        let e = check(&meta("bedrock", Api::Converse), &ns, &st).unwrap_err();
         assert!(e.contains("another API"), "{e}");
-        let e = pair(&meta("openai", Api::Invoke), &ns, &st).unwrap_err();
+        let e = check(&meta("openai", Api::Invoke), &ns, &st).unwrap_err();
         assert!(
             e.starts_with("target \"openai\" does not speak the invoke API"),
             "{e}"
@@ -138,7 +154,7 @@ mod tests {
         let m = meta("bedrock", Api::Invoke);
         let ns = buffered(Operation::InvokeModel, 200);
         let flat = buffered(Operation::InvokeModelWithResponseStream, 200);
-        let e = pair(&m, &ns, &flat).unwrap_err();
+        let e = check(&m, &ns, &flat).unwrap_err();
         assert_eq!(
             e,
             "streaming.response: a buffered 200 body on InvokeModelWithResponseStream, which answers with event-stream frames"
@@ -146,7 +162,7 @@ mod tests {
         let framed_ns = framed(Operation::InvokeModel);
         let st = framed(Operation::InvokeModelWithResponseStream);
         assert!(
-            pair(&m, &framed_ns, &st)
+            check(&m, &framed_ns, &st)
                 .unwrap_err()
                 .contains("answers with one body")
         );

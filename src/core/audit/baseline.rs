@@ -35,11 +35,13 @@ pub fn baseline_drift(
             severity: Severity::Violation,
             side: Some(side),
             field: Some(Field::InputTotal),
+            related: Vec::new(),
             message: format!(
                 "total input is {now} now but {then} in the baseline ({baseline_source})"
             ),
             hint: inv.hint().to_string(),
             delta: Some(now.abs_diff(then)),
+            cost: None,
         }),
     ))
 }

@@ -8,16 +8,19 @@
 //! inconclusive, then pass. That order is the one precedence rule of the whole tool: exit
 //! codes, gate outcomes and summaries derive from it.
 //!
-//! One file per invariant family: [`exchange`], [`parity`] (cross-path), [`stream`],
-//! [`body`] (channels inside one response), [`gateway`] (gateways and the upstream ledger)
-//! and [`baseline`]. This file holds the vocabulary and decides which checks apply to
-//! which operation.
+//! One file per invariant family: [`exchange`], [`parity`] (cross-path), [`cache`] (the
+//! cache split and its TTLs), [`reasoning`], [`stream`], [`body`] (channels inside one
+//! response), [`gateway`] (gateways and the upstream ledger), [`cost`] and [`baseline`].
+//! This file holds the vocabulary and decides which checks apply to which operation.
 
 mod baseline;
 mod body;
+mod cache;
+pub mod cost;
 mod exchange;
 mod gateway;
 mod parity;
+mod reasoning;
 mod stream;
 
 pub use baseline::baseline_drift;
@@ -25,6 +28,7 @@ pub use baseline::baseline_drift;
 use crate::core::capture::Operation;
 use crate::core::ledger::Upstream;
 use crate::core::normalize::{Field, Normalized};
+use crate::core::prices::Rates;
 use serde::Serialize;
 use std::fmt;
 
@@ -36,8 +40,15 @@ pub enum Invariant {
     Exchange,
     /// Total input equal on both paths.
     InputParity,
+    /// Under a known cache state, input, cache read, cache write and its TTL parts equal on
+    /// both paths.
+    CacheSplitParity,
     /// Output equal on both paths when the texts are identical.
     OutputParity,
+    /// Reasoning equal on both paths when the completions are identical.
+    ReasoningParity,
+    /// Reported costs equal on both paths when the usage agrees.
+    CostParity,
     /// A stream that completed normally carries final, non-zero usage.
     UsagePresent,
     /// The final output count is not the `message_start` placeholder.
@@ -52,6 +63,14 @@ pub enum Invariant {
     TotalIsSum,
     /// Where one usage object carries the same quantity twice, both agree.
     UsageSelfConsistent,
+    /// Reasoning fits inside output.
+    ReasoningWithinOutput,
+    /// A cache write requested with one TTL is reported under it.
+    CacheTtlHonored,
+    /// A reported cost is the usage priced at the model's prices.
+    ReportedCost,
+    /// A reported cost never prices a cache read like uncached input.
+    CacheReadDiscount,
     /// The stream ended with its terminal event.
     StreamComplete,
     /// The stream's events follow their format's grammar.
@@ -64,14 +83,19 @@ pub enum Invariant {
     LedgerParity,
     /// For a fixed prompt and model, total input equals the recorded baseline's (gate only).
     BaselineDrift,
+    /// Each measured call costs at most the case's budget (gate only).
+    CostBudget,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 16] = [
+    pub const ALL: [Invariant; 24] = [
         Invariant::Exchange,
         Invariant::InputParity,
+        Invariant::CacheSplitParity,
         Invariant::OutputParity,
+        Invariant::ReasoningParity,
+        Invariant::CostParity,
         Invariant::UsagePresent,
         Invariant::NoPlaceholder,
         Invariant::CumulativeNotSummed,
@@ -79,12 +103,17 @@ impl Invariant {
         Invariant::MetricsMatchEvents,
         Invariant::TotalIsSum,
         Invariant::UsageSelfConsistent,
+        Invariant::ReasoningWithinOutput,
+        Invariant::CacheTtlHonored,
+        Invariant::ReportedCost,
+        Invariant::CacheReadDiscount,
         Invariant::StreamComplete,
         Invariant::StreamOrder,
         Invariant::IncludeUsageHonored,
         Invariant::CachedWithinPrompt,
         Invariant::LedgerParity,
         Invariant::BaselineDrift,
+        Invariant::CostBudget,
     ];
 
     /// The stable id.
@@ -92,7 +121,10 @@ impl Invariant {
         match self {
             Invariant::Exchange => "exchange",
             Invariant::InputParity => "input-parity",
+            Invariant::CacheSplitParity => "cache-split-parity",
             Invariant::OutputParity => "output-parity",
+            Invariant::ReasoningParity => "reasoning-parity",
+            Invariant::CostParity => "cost-parity",
             Invariant::UsagePresent => "usage-present",
             Invariant::NoPlaceholder => "no-placeholder",
             Invariant::CumulativeNotSummed => "cumulative-not-summed",
@@ -100,12 +132,17 @@ impl Invariant {
             Invariant::MetricsMatchEvents => "metrics-match-events",
             Invariant::TotalIsSum => "total-is-sum",
             Invariant::UsageSelfConsistent => "usage-self-consistent",
+            Invariant::ReasoningWithinOutput => "reasoning-within-output",
+            Invariant::CacheTtlHonored => "cache-ttl-honored",
+            Invariant::ReportedCost => "reported-cost",
+            Invariant::CacheReadDiscount => "cache-read-discount",
             Invariant::StreamComplete => "stream-complete",
             Invariant::StreamOrder => "stream-order",
             Invariant::IncludeUsageHonored => "include-usage-honored",
             Invariant::CachedWithinPrompt => "cached-within-prompt",
             Invariant::LedgerParity => "ledger-parity",
             Invariant::BaselineDrift => "baseline-drift",
+            Invariant::CostBudget => "cost-budget",
         }
     }
 
@@ -122,6 +159,27 @@ impl Invariant {
             }
             Invariant::InputParity => {
                 "the paths bill different input: a hard-coded or estimated usage block (LiteLLM v1.63.14), a dropped cache field, or summed counters"
+            }
+            Invariant::CacheSplitParity => {
+                "with the cache state known, one path reports cached tokens as uncached input, a zero cache read, or a 1-hour write as a 5-minute one: a gateway or SDK dropped or renamed a cache field on that path (LiteLLM #39088, #34373, Bifrost #4746 class); the user pays up to 10x the cache-read price"
+            }
+            Invariant::ReasoningParity => {
+                "the same completion reports different reasoning on the two paths: a stream accumulator dropped the output details (LiteLLM #10554, anthropic-sdk-python #1703 class)"
+            }
+            Invariant::CostParity => {
+                "the same usage is priced differently on the two paths: the gateway's cost path treats streamed calls apart (LiteLLM #37923 class)"
+            }
+            Invariant::ReasoningWithinOutput => {
+                "reasoning is a subset of output: output lost the thinking tokens, or they were added twice (opencode #21047, Kong #14816 class)"
+            }
+            Invariant::CacheTtlHonored => {
+                "the cache write is reported under another TTL than requested: the per-TTL split was lost or defaulted, so 1-hour writes are priced at the 5-minute rate (LiteLLM #36762, #37104 class)"
+            }
+            Invariant::ReportedCost => {
+                "the reported cost is not this usage at this model's prices: a cost path that drops streamed calls (LiteLLM #37923), double counts cache tokens (LiteLLM #31282), or a stale price table (compare with --prices)"
+            }
+            Invariant::CacheReadDiscount => {
+                "cache reads are priced like uncached input: the cost path lost the cache split or priced hits twice (LiteLLM #14849, cloudflare/ai #550 class)"
             }
             Invariant::OutputParity => {
                 "same text, different output count: a placeholder taken as final, cumulative counters summed, or a hard-coded usage block"
@@ -162,6 +220,9 @@ impl Invariant {
             Invariant::LedgerParity => {
                 "the gateway reported other numbers than its upstream did for the same request: the gateway rewrote, estimated or dropped usage (LiteLLM #7112, #36114 class)"
             }
+            Invariant::CostBudget => {
+                "a call costs more than the case's budget: the prompt, the model or its prices changed, or caching stopped working; raise max_cost if intended"
+            }
             Invariant::BaselineDrift => {
                 "input for the same prompt and model moved since the baseline: an SDK, gateway or model change; if intended, re-record with --update-baseline"
             }
@@ -183,6 +244,8 @@ pub enum SideId {
     NonStreaming,
     /// InvokeModelWithResponseStream / ConverseStream.
     Streaming,
+    /// The setup call `--cache` sends first to put the prefix in the cache.
+    Warmup,
 }
 
 impl fmt::Display for SideId {
@@ -190,6 +253,7 @@ impl fmt::Display for SideId {
         f.write_str(match self {
             SideId::NonStreaming => "non-streaming",
             SideId::Streaming => "streaming",
+            SideId::Warmup => "warm-up",
         })
     }
 }
@@ -261,6 +325,9 @@ pub struct Finding {
     /// The field concerned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<Field>,
+    /// Other fields the same finding concerns (a differing cache split names each).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<Field>,
     /// What was seen, with the numbers and their sources.
     pub message: String,
     /// The probable bug class / what to do.
@@ -268,6 +335,68 @@ pub struct Finding {
     /// The absolute difference behind a numeric violation (what a tolerance is compared with).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delta: Option<u64>,
+    /// What the violation costs, when the model has a price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<FindingCost>,
+}
+
+impl Finding {
+    /// A finding without a hint, delta or price (the caller adds what applies).
+    pub fn new(
+        invariant: Invariant,
+        severity: Severity,
+        side: Option<SideId>,
+        message: String,
+    ) -> Self {
+        Finding {
+            invariant,
+            severity,
+            side,
+            field: None,
+            related: Vec::new(),
+            message,
+            hint: String::new(),
+            delta: None,
+            cost: None,
+        }
+    }
+}
+
+/// The price of a violation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FindingCost {
+    /// USD per call (the absolute difference).
+    pub usd_per_call: f64,
+    /// The price-table entry used.
+    pub model: String,
+    /// For a cross-path difference, the side that bills more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_billed: Option<SideId>,
+}
+
+impl FindingCost {
+    /// Calls a "per million calls" figure is given for.
+    pub const CALLS: f64 = 1_000_000.0;
+}
+
+/// What the audit knows besides the two sides.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    /// The upstream's truth (`--ledger`).
+    pub upstream: Option<&'a Upstream>,
+    /// The warm-up call that put the prefix in the cache (`--cache`).
+    pub warmup: Option<&'a Normalized>,
+    /// The model's prices, when the table has them.
+    pub prices: Option<PriceEntry<'a>>,
+}
+
+/// One price-table entry.
+#[derive(Debug, Clone, Copy)]
+pub struct PriceEntry<'a> {
+    /// The entry's model id.
+    pub model: &'a str,
+    /// Its prices.
+    pub rates: &'a Rates,
 }
 
 /// The verdict of a case. The variants are declared in precedence order: when several
@@ -351,9 +480,11 @@ impl Auditor {
             severity,
             side,
             field,
+            related: Vec::new(),
             message,
             hint,
             delta: None,
+            cost: None,
         });
     }
 
@@ -393,29 +524,41 @@ pub(super) fn show(o: Option<&crate::core::normalize::Obs>) -> String {
     }
 }
 
-/// Audit one pair; with `upstream` (the `--ledger` truth), also check `ledger-parity` per
-/// side.
-pub fn audit(ns: &Normalized, st: &Normalized, upstream: Option<&Upstream>) -> CaseAudit {
+/// Audit one pair in its context: the upstream's truth (`--ledger`) adds `ledger-parity` per
+/// side, a warm-up call makes the cache split decidable, and prices put a cost on findings.
+pub fn audit(ns: &Normalized, st: &Normalized, ctx: &Context) -> CaseAudit {
     let mut a = Auditor {
         checks: Vec::new(),
         findings: Vec::new(),
     };
+    if let Some(w) = ctx.warmup {
+        exchange::exchange(&mut a, SideId::Warmup, w);
+        if w.failure.is_none() {
+            cache::cache_ttl_honored(&mut a, SideId::Warmup, w);
+        }
+    }
     for (id, side) in [(SideId::NonStreaming, ns), (SideId::Streaming, st)] {
         exchange::exchange(&mut a, id, side);
     }
-    parity::cross_path(&mut a, ns, st);
+    parity::cross_path(&mut a, ns, st, ctx);
     for (id, side, other) in [(SideId::NonStreaming, ns, st), (SideId::Streaming, st, ns)] {
         if side.failure.is_some() {
             continue;
         }
         in_response(&mut a, id, side, other);
-        if let Some(up) = upstream {
+        cache::cache_ttl_honored(&mut a, id, side);
+        reasoning::reasoning_within_output(&mut a, id, side);
+        cost::reported_cost(&mut a, id, side, ctx);
+        if let Some(up) = ctx.upstream {
             let mine = match id {
-                SideId::NonStreaming => up.non_streaming.as_ref(),
                 SideId::Streaming => up.streaming.as_ref(),
+                _ => up.non_streaming.as_ref(),
             };
             gateway::ledger_parity(&mut a, id, side, mine);
         }
+    }
+    if let Some(p) = ctx.prices {
+        cost::price_findings(&mut a.findings, ns, st, p);
     }
     let verdict = verdict_of(&a.checks);
     a.findings.sort_by_key(|f| f.severity);
@@ -472,6 +615,16 @@ fn in_response(a: &mut Auditor, id: SideId, side: &Normalized, other: &Normalize
             gateway::cached_within_prompt(a, id, side);
         }
         Operation::Messages => {}
+        Operation::Responses => {
+            body::total_is_sum(a, id, side);
+            gateway::cached_within_prompt(a, id, side);
+        }
+        Operation::ResponsesStream => {
+            stream::stream_complete(a, id, side);
+            stream::usage_present(a, id, side);
+            body::total_is_sum(a, id, side);
+            gateway::cached_within_prompt(a, id, side);
+        }
         Operation::MessagesStream => {
             stream::stream_complete(a, id, side);
             stream::usage_present(a, id, side);

@@ -1,13 +1,13 @@
 //! Cross-path parity: the same request must bill the same input on both paths, and the same
 //! output when both paths produced the same text (PRODUCT.md §4, "Cross-path").
 
-use super::{Auditor, Invariant, Severity, SideId, Status, show};
-use crate::core::normalize::{Field, Normalized, UsageSet};
+use super::{Auditor, Context, Invariant, Severity, SideId, Status, cache, cost, reasoning, show};
+use crate::core::normalize::{Field, Normalized};
 
 /// Input and output parity, unless a side failed (nothing to compare) or a stream ended
 /// without its terminal event (its usage is partial: comparing it would only repeat the
 /// `stream-complete` finding as bogus mismatches).
-pub(super) fn cross_path(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
+pub(super) fn cross_path(a: &mut Auditor, ns: &Normalized, st: &Normalized, ctx: &Context) {
     if ns.failure.is_some() || st.failure.is_some() {
         return;
     }
@@ -18,7 +18,10 @@ pub(super) fn cross_path(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
     });
     let Some(cut) = incomplete else {
         input_parity(a, ns, st);
+        cache::cache_split_parity(a, ns, st, ctx);
         output_parity(a, ns, st);
+        reasoning::reasoning_parity(a, ns, st);
+        cost::cost_parity(a, ns, st);
         return;
     };
     for inv in [Invariant::InputParity, Invariant::OutputParity] {
@@ -59,22 +62,6 @@ fn input_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
         return;
     }
     a.check(inv, None, Status::Held);
-    let split = |u: &UsageSet| {
-        [Field::Input, Field::CacheRead, Field::CacheWrite].map(|f| u.value(f).unwrap_or(0))
-    };
-    let (sx, sy) = (split(&ns.usage), split(&st.usage));
-    if sx != sy {
-        a.find(
-            inv,
-            Severity::Note,
-            None,
-            Some(Field::InputTotal),
-            format!(
-                "total input agrees ({x}) but the cache split differs: non-streaming input/read/write {}/{}/{}, streaming {}/{}/{} (one call wrote the cache, the other read it)",
-                sx[0], sx[1], sx[2], sy[0], sy[1], sy[2]
-            ),
-        );
-    }
 }
 
 fn output_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {

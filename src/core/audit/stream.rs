@@ -15,6 +15,7 @@ pub(super) fn stream_complete(a: &mut Auditor, id: SideId, side: &Normalized) {
         let terminal = match side.operation {
             Operation::ConverseStream => "messageStop",
             Operation::ChatCompletionsStream => "data: [DONE]",
+            Operation::ResponsesStream => "response.completed (or incomplete / failed)",
             _ => "message_stop",
         };
         a.violated(
@@ -45,6 +46,7 @@ pub(super) fn usage_present(a: &mut Auditor, id: SideId, side: &Normalized) {
     let final_event = match side.operation {
         Operation::ConverseStream => ch.metadata.is_some(),
         Operation::ChatCompletionsStream => true,
+        Operation::ResponsesStream => !ch.usage_chunks.is_empty(),
         _ => {
             ch.message_deltas.iter().any(|d| d.output.is_some())
                 || ch
@@ -61,6 +63,7 @@ pub(super) fn usage_present(a: &mut Auditor, id: SideId, side: &Normalized) {
                 ),
                 None => "no `metadata` event with usage after messageStop".into(),
             },
+            Operation::ResponsesStream => "no `response.usage` on its terminal event".into(),
             _ => format!(
                 "no message_delta usage and no invocationMetrics; the only output figure is {}",
                 show(ch.message_start.as_ref().and_then(|s| s.output.as_ref()))

@@ -3,7 +3,7 @@
 use super::*;
 use crate::core::normalize::{Kind, Obs, StreamFacts, TextDigest, UsageSet};
 
-fn obs(value: u64, source: &str, kind: Kind) -> Option<Obs> {
+pub(super) fn obs(value: u64, source: &str, kind: Kind) -> Option<Obs> {
     Some(Obs {
         value,
         source: source.into(),
@@ -11,7 +11,7 @@ fn obs(value: u64, source: &str, kind: Kind) -> Option<Obs> {
     })
 }
 
-fn usage(input: u64, read: u64, write: u64, output: u64) -> UsageSet {
+pub(super) fn usage(input: u64, read: u64, write: u64, output: u64) -> UsageSet {
     UsageSet {
         input: obs(input, "in", Kind::Reported),
         cache_read: obs(read, "cr", Kind::Reported),
@@ -21,7 +21,7 @@ fn usage(input: u64, read: u64, write: u64, output: u64) -> UsageSet {
     }
 }
 
-fn side(op: Operation, u: UsageSet, text: &str) -> Normalized {
+pub(super) fn side(op: Operation, u: UsageSet, text: &str) -> Normalized {
     let mut t = TextDigest::default();
     t.push(text);
     Normalized {
@@ -53,14 +53,15 @@ fn side(op: Operation, u: UsageSet, text: &str) -> Normalized {
             ..Default::default()
         }),
         failure: None,
+        request: Default::default(),
     }
 }
 
 fn audit(ns: &Normalized, st: &Normalized) -> CaseAudit {
-    super::audit(ns, st, None)
+    super::audit(ns, st, &Default::default())
 }
 
-fn violated(a: &CaseAudit) -> Vec<Invariant> {
+pub(super) fn violated(a: &CaseAudit) -> Vec<Invariant> {
     let mut v: Vec<Invariant> = a
         .findings
         .iter()
