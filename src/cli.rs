@@ -5,7 +5,7 @@
 //! every default comes from [`crate::defaults`].
 
 use crate::defaults;
-use crate::plan::{self, ApiChoice, Endpoint, Limits, RunPlan, TargetKind};
+use crate::plan::{self, ApiChoice, CachePlan, CacheTtl, Endpoint, Limits, RunPlan, TargetKind};
 use crate::report::Format;
 use clap::builder::PossibleValue;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -33,6 +33,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run a suite of cases as a CI regression gate, with baselines and JUnit / Markdown / JSON.
     Gate(GateArgs),
+    /// Show the prices a model is costed at, and where they come from.
+    Prices(PricesArgs),
 }
 
 /// A flag combination that cannot be run: exit 2, one line naming the flags.
@@ -55,7 +57,19 @@ macro_rules! value_enum {
 }
 value_enum!(TargetKind);
 value_enum!(ApiChoice);
+value_enum!(CacheTtl);
 value_enum!(Format);
+
+/// Which prices cost a case (`compare`, `replay`, `gate`, `prices`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PricingArgs {
+    /// A price table in tokaudit's format (docs/prices.md) instead of the embedded one.
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+    /// Price cases as this model (for gateway aliases the table does not know).
+    #[arg(long, value_name = "ID")]
+    pub price_model: Option<String>,
+}
 
 /// `tokaudit compare`.
 #[derive(Debug, clap::Args)]
@@ -66,9 +80,21 @@ pub struct CompareArgs {
     /// A system prompt.
     #[arg(long, value_name = "TEXT")]
     pub system: Option<String>,
-    /// Mark the system prompt as a cache prefix (cache_control / cachePoint).
+    /// Mark the system prompt as a cache prefix (cache_control / cachePoint), after a warm-up
+    /// call that writes it, so that both measured calls should read it.
     #[arg(long, requires = "system")]
     pub cache: bool,
+    /// The cache TTL to ask for (default: none sent, the provider's 5 minutes).
+    #[arg(long, value_enum, value_name = "TTL", requires = "cache")]
+    pub cache_ttl: Option<CacheTtl>,
+    /// With --cache: no warm-up call (the cache state is then unknown, and a differing cache
+    /// split only a note).
+    #[arg(long, requires = "cache")]
+    pub no_warmup: bool,
+    /// Turn on extended thinking with this token budget (Anthropic `thinking`; a
+    /// `reasoning_effort` for OpenAI-compatible targets). Sends no temperature.
+    #[arg(long, value_name = "BUDGET", value_parser = clap::value_parser!(u32).range(i64::from(defaults::MIN_THINKING_BUDGET)..))]
+    pub thinking: Option<u32>,
     /// Model id, inference-profile id or ARN.
     #[arg(long, value_name = "ID", env = "TOKAUDIT_MODEL", default_value = defaults::MODEL)]
     pub model: String,
@@ -98,9 +124,9 @@ pub struct CompareArgs {
     /// Send requests to this endpoint instead of Bedrock (e.g. `tokaudit serve`'s URL).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// Maximum output tokens per call.
-    #[arg(long, value_name = "N", default_value_t = defaults::MAX_TOKENS, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_tokens: u32,
+    /// Maximum output tokens per call [default: 64, or BUDGET + 64 with --thinking].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tokens: Option<u32>,
     /// Sampling temperature.
     #[arg(long, value_name = "T", default_value_t = defaults::TEMPERATURE)]
     pub temperature: f32,
@@ -126,6 +152,9 @@ pub struct CompareArgs {
     /// (repeatable; `tokaudit serve --list-faults`).
     #[arg(long, value_name = "FAULT", requires = "offline")]
     pub emulator_fault: Vec<String>,
+    /// Prices.
+    #[command(flatten)]
+    pub pricing: PricingArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -163,15 +192,20 @@ impl CompareArgs {
         Ok(RunPlan {
             target: self.target,
             endpoint,
-            apis: RunPlan::families(self.target, self.api),
+            apis: RunPlan::families(self.target, self.api).map_err(UsageError)?,
             model: self.model.clone(),
             prompts: vec![self.prompt.clone()],
             system: self.system.clone(),
-            cache: self.cache,
+            cache: self.cache.then_some(CachePlan {
+                ttl: self.cache_ttl,
+                warmup: !self.no_warmup,
+            }),
+            thinking: self.thinking,
             runs: self.runs,
             concurrency: self.concurrency,
             limits: Limits {
-                max_tokens: self.max_tokens,
+                max_tokens: plan::max_tokens(self.max_tokens, self.thinking, "--max-tokens")
+                    .map_err(UsageError)?,
                 temperature: self.temperature,
                 timeout: Duration::from_secs(self.timeout),
                 max_attempts: self.max_attempts,
@@ -187,9 +221,26 @@ pub struct ReplayArgs {
     /// Fixture files or folders (folders are searched for *.json recursively).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Prices.
+    #[command(flatten)]
+    pub pricing: PricingArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// `tokaudit prices`.
+#[derive(Debug, clap::Args)]
+pub struct PricesArgs {
+    /// Model id, inference-profile id or ARN (all models when left out).
+    #[arg(value_name = "MODEL")]
+    pub model: Option<String>,
+    /// A price table in tokaudit's format instead of the embedded one.
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+    /// Print the whole table as JSON (the format `--prices` reads).
+    #[arg(long, conflicts_with = "model")]
+    pub json: bool,
 }
 
 /// `tokaudit serve`.
@@ -249,6 +300,9 @@ pub struct GateArgs {
     /// Seconds allowed per call.
     #[arg(long, value_name = "SECS", default_value_t = defaults::TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
+    /// Prices (a case's `price_model` wins over --price-model).
+    #[command(flatten)]
+    pub pricing: PricingArgs,
 }
 
 #[cfg(test)]
@@ -301,5 +355,54 @@ mod tests {
             .plan()
             .unwrap_err();
         assert!(e.0.contains("--target openai needs --base-url"), "{e}");
+    }
+
+    #[test]
+    fn cache_and_thinking_flags_become_a_plan() {
+        let p = compare(&[
+            "--offline",
+            "--system",
+            "s",
+            "--cache",
+            "--cache-ttl",
+            "1h",
+            "--thinking",
+            "1024",
+        ])
+        .unwrap()
+        .plan()
+        .unwrap();
+        assert_eq!(
+            p.cache,
+            Some(CachePlan {
+                ttl: Some(CacheTtl::OneHour),
+                warmup: true
+            })
+        );
+        assert_eq!(
+            (p.thinking, p.limits.max_tokens),
+            (Some(1024), 1024 + defaults::MAX_TOKENS)
+        );
+        assert!(
+            compare(&["--offline", "--cache-ttl", "1h"]).is_err(),
+            "--cache-ttl needs --cache"
+        );
+        assert!(
+            compare(&["--offline", "--thinking", "100"]).is_err(),
+            "below Anthropic's minimum"
+        );
+        let e = compare(&["--offline", "--thinking", "1024", "--max-tokens", "512"])
+            .unwrap()
+            .plan()
+            .unwrap_err();
+        assert!(
+            e.0.starts_with("--max-tokens 512 must be above the thinking budget 1024"),
+            "{e}"
+        );
+        let e = compare(&["--offline", "--api", "responses"])
+            .unwrap()
+            .plan()
+            .unwrap_err();
+        assert!(e.0.contains("not an API of --target bedrock"), "{e}");
     }
 }

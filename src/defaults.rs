@@ -7,6 +7,13 @@ use std::time::Duration;
 pub const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 /// Output tokens allowed per call.
 pub const MAX_TOKENS: u32 = 64;
+/// The smallest extended-thinking budget Anthropic accepts (its extended-thinking docs).
+pub const MIN_THINKING_BUDGET: u32 = 1024;
+/// The `reasoning_effort` an OpenAI-compatible target is sent for a thinking budget: the
+/// largest budget each effort stands for (LiteLLM maps low / medium / high to Anthropic
+/// budgets of 1,024 / 2,048 / 4,096 tokens).
+pub const REASONING_EFFORTS: [(u32, &str); 3] =
+    [(1024, "low"), (2048, "medium"), (u32::MAX, "high")];
 /// Sampling temperature: 0, so that both paths should produce the same text.
 pub const TEMPERATURE: f32 = 0.0;
 /// Seconds allowed per call, the whole stream included.

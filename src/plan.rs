@@ -14,7 +14,8 @@ pub enum TargetKind {
     /// AWS Bedrock Runtime (InvokeModel / Converse pairs) through the AWS SDK.
     #[default]
     Bedrock,
-    /// An OpenAI-compatible `/v1/chat/completions` endpoint (LiteLLM proxy, OpenRouter, …).
+    /// An OpenAI-compatible endpoint (LiteLLM proxy, OpenRouter, …): chat completions or
+    /// the Responses API.
     Openai,
     /// An Anthropic Messages `/v1/messages` endpoint.
     Anthropic,
@@ -42,18 +43,9 @@ impl TargetKind {
         match self {
             TargetKind::Bedrock => "AWS Bedrock Runtime through the AWS SDK",
             TargetKind::Openai => {
-                "an OpenAI-compatible /v1/chat/completions endpoint (LiteLLM, OpenRouter, …)"
+                "an OpenAI-compatible endpoint, /v1/chat/completions or /v1/responses (LiteLLM, OpenRouter, …)"
             }
             TargetKind::Anthropic => "an Anthropic Messages /v1/messages endpoint",
-        }
-    }
-
-    /// The API family a gateway target speaks (Bedrock speaks the families of [`ApiChoice`]).
-    pub fn gateway_api(self) -> Option<Api> {
-        match self {
-            TargetKind::Bedrock => None,
-            TargetKind::Openai => Some(Api::Chat),
-            TargetKind::Anthropic => Some(Api::Messages),
         }
     }
 
@@ -66,21 +58,31 @@ impl TargetKind {
     }
 }
 
-/// Which Bedrock API families to audit.
+/// Which API families to audit: Bedrock's two, or the OpenAI target's two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ApiChoice {
     /// InvokeModel + InvokeModelWithResponseStream.
     Invoke,
     /// Converse + ConverseStream.
     Converse,
-    /// Both families.
+    /// Both Bedrock families (for gateway targets: their default family).
     #[default]
     Both,
+    /// `/v1/chat/completions` (the openai target's default).
+    Chat,
+    /// `/v1/responses` (openai target).
+    Responses,
 }
 
 impl ApiChoice {
     /// Every choice, in the order the help lists them.
-    pub const ALL: [ApiChoice; 3] = [ApiChoice::Invoke, ApiChoice::Converse, ApiChoice::Both];
+    pub const ALL: [ApiChoice; 5] = [
+        ApiChoice::Invoke,
+        ApiChoice::Converse,
+        ApiChoice::Both,
+        ApiChoice::Chat,
+        ApiChoice::Responses,
+    ];
 
     /// The name used on the command line and in suites.
     pub fn name(self) -> &'static str {
@@ -88,15 +90,19 @@ impl ApiChoice {
             ApiChoice::Invoke => "invoke",
             ApiChoice::Converse => "converse",
             ApiChoice::Both => "both",
+            ApiChoice::Chat => "chat",
+            ApiChoice::Responses => "responses",
         }
     }
 
     /// One line for the help.
     pub fn help(self) -> &'static str {
         match self {
-            ApiChoice::Invoke => "InvokeModel + InvokeModelWithResponseStream",
-            ApiChoice::Converse => "Converse + ConverseStream",
-            ApiChoice::Both => "both families",
+            ApiChoice::Invoke => "bedrock: InvokeModel + InvokeModelWithResponseStream",
+            ApiChoice::Converse => "bedrock: Converse + ConverseStream",
+            ApiChoice::Both => "bedrock: both families (a gateway target: its default API)",
+            ApiChoice::Chat => "openai: /v1/chat/completions (the default)",
+            ApiChoice::Responses => "openai: /v1/responses",
         }
     }
 
@@ -107,8 +113,49 @@ impl ApiChoice {
             ApiChoice::Invoke => vec![Api::Invoke],
             ApiChoice::Converse => vec![Api::Converse],
             ApiChoice::Both => vec![Api::Invoke, Api::Converse],
+            ApiChoice::Chat => vec![Api::Chat],
+            ApiChoice::Responses => vec![Api::Responses],
         }
     }
+}
+
+/// The prompt-cache TTL a cache breakpoint asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheTtl {
+    /// 5 minutes (the providers' default).
+    FiveMinutes,
+    /// 1 hour (priced higher; not every model has it).
+    OneHour,
+}
+
+impl CacheTtl {
+    /// Every TTL.
+    pub const ALL: [CacheTtl; 2] = [CacheTtl::FiveMinutes, CacheTtl::OneHour];
+
+    /// The name on the command line, in suites and on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheTtl::FiveMinutes => "5m",
+            CacheTtl::OneHour => "1h",
+        }
+    }
+
+    /// One line for the help.
+    pub fn help(self) -> &'static str {
+        match self {
+            CacheTtl::FiveMinutes => "5 minutes (the default TTL)",
+            CacheTtl::OneHour => "1 hour",
+        }
+    }
+}
+
+/// How the prompt cache is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePlan {
+    /// The TTL sent with the breakpoint (`None`: no `ttl`, the provider's 5-minute default).
+    pub ttl: Option<CacheTtl>,
+    /// Send a warm-up call first, so that both measured calls should read the prefix.
+    pub warmup: bool,
 }
 
 /// A name that is not one of the allowed ones.
@@ -145,6 +192,7 @@ macro_rules! from_name {
 }
 from_name!(TargetKind);
 from_name!(ApiChoice);
+from_name!(CacheTtl);
 
 /// Where the requests go.
 #[derive(Debug, Clone, PartialEq)]
@@ -213,8 +261,10 @@ pub struct RunPlan {
     pub prompts: Vec<String>,
     /// A system prompt.
     pub system: Option<String>,
-    /// Mark the system prompt as a cache prefix.
-    pub cache: bool,
+    /// Mark the system prompt as a cache prefix, and how.
+    pub cache: Option<CachePlan>,
+    /// An extended-thinking budget (a reasoning effort for OpenAI-compatible targets).
+    pub thinking: Option<u32>,
     /// Pairs per prompt and API family.
     pub runs: u32,
     /// Pairs in flight at once.
@@ -231,14 +281,51 @@ impl RunPlan {
         matches!(self.endpoint, Endpoint::Offline { .. })
     }
 
-    /// The API families a target and an `--api` choice come to: gateway targets speak exactly
-    /// one family whatever `--api` says.
-    pub fn families(target: TargetKind, api: ApiChoice) -> Vec<Api> {
-        match target.gateway_api() {
-            Some(api) => vec![api],
-            None => api.apis(),
+    /// The API families a target and an `--api` choice come to; a family the target does not
+    /// speak is refused, naming the ones it does.
+    pub fn families(target: TargetKind, api: ApiChoice) -> Result<Vec<Api>, String> {
+        use ApiChoice as A;
+        match (target, api) {
+            (TargetKind::Bedrock, A::Invoke | A::Converse | A::Both) => Ok(api.apis()),
+            (TargetKind::Openai, A::Both | A::Chat) => Ok(vec![Api::Chat]),
+            (TargetKind::Openai, A::Responses) => Ok(vec![Api::Responses]),
+            (TargetKind::Anthropic, A::Both) => Ok(vec![Api::Messages]),
+            (t, a) => {
+                let speaks = match t {
+                    TargetKind::Bedrock => "invoke, converse or both",
+                    TargetKind::Openai => "chat or responses",
+                    TargetKind::Anthropic => "the Messages API only (leave --api out)",
+                };
+                Err(format!(
+                    "--api {a} is not an API of --target {t}: it speaks {speaks}"
+                ))
+            }
         }
     }
+}
+
+/// `max_tokens` for a plan: the one asked for, or (unset) the default, raised above a
+/// thinking budget, since thinking counts as output. An explicit `max_tokens` at or below the
+/// budget is refused, naming the flag or key it came from (`name`).
+pub fn max_tokens(asked: Option<u32>, thinking: Option<u32>, name: &str) -> Result<u32, String> {
+    let default = crate::defaults::MAX_TOKENS;
+    match (asked, thinking) {
+        (Some(m), Some(b)) if m <= b => Err(format!(
+            "{name} {m} must be above the thinking budget {b} (thinking counts as output); leave it out to get {}",
+            b.saturating_add(default)
+        )),
+        (Some(m), _) => Ok(m),
+        (None, Some(b)) => Ok(b.saturating_add(default)),
+        (None, None) => Ok(default),
+    }
+}
+
+/// The reasoning effort an OpenAI-compatible target is sent for a thinking budget.
+pub fn reasoning_effort(budget: u32) -> &'static str {
+    crate::defaults::REASONING_EFFORTS
+        .iter()
+        .find(|(most, _)| budget <= *most)
+        .map_or("high", |(_, e)| e)
 }
 
 /// Parse fault specifications (`--emulator-fault`, `serve --fault`, suite `emulator_faults`).
@@ -258,22 +345,50 @@ mod tests {
         for a in ApiChoice::ALL {
             assert_eq!(a.name().parse::<ApiChoice>(), Ok(a));
         }
-        let e = "chat".parse::<ApiChoice>().unwrap_err();
+        let e = "messages".parse::<ApiChoice>().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "\"chat\" is not one of invoke, converse, both"
+            "\"messages\" is not one of invoke, converse, both, chat, responses"
         );
     }
 
     #[test]
-    fn gateway_targets_speak_one_family() {
+    fn targets_speak_their_families_and_refuse_the_others() {
+        let f = RunPlan::families;
+        assert_eq!(f(TargetKind::Openai, ApiChoice::Both), Ok(vec![Api::Chat]));
         assert_eq!(
-            RunPlan::families(TargetKind::Openai, ApiChoice::Both),
-            vec![Api::Chat]
+            f(TargetKind::Openai, ApiChoice::Responses),
+            Ok(vec![Api::Responses])
         );
         assert_eq!(
-            RunPlan::families(TargetKind::Bedrock, ApiChoice::Both),
-            vec![Api::Invoke, Api::Converse]
+            f(TargetKind::Anthropic, ApiChoice::Both),
+            Ok(vec![Api::Messages])
         );
+        assert_eq!(
+            f(TargetKind::Bedrock, ApiChoice::Both),
+            Ok(vec![Api::Invoke, Api::Converse])
+        );
+        let e = f(TargetKind::Bedrock, ApiChoice::Responses).unwrap_err();
+        assert!(e.contains("invoke, converse or both"), "{e}");
+        assert!(f(TargetKind::Openai, ApiChoice::Invoke).is_err());
+    }
+
+    #[test]
+    fn thinking_raises_the_default_max_tokens_and_refuses_a_smaller_one() {
+        let n = "max_tokens";
+        assert_eq!(max_tokens(None, None, n), Ok(crate::defaults::MAX_TOKENS));
+        assert_eq!(
+            max_tokens(None, Some(1024), n),
+            Ok(1024 + crate::defaults::MAX_TOKENS)
+        );
+        assert_eq!(max_tokens(Some(2000), Some(1024), n), Ok(2000));
+        let e = max_tokens(Some(1024), Some(1024), n).unwrap_err();
+        assert!(
+            e.starts_with("max_tokens 1024 must be above the thinking budget"),
+            "{e}"
+        );
+        assert_eq!(reasoning_effort(1024), "low");
+        assert_eq!(reasoning_effort(2000), "medium");
+        assert_eq!(reasoning_effort(10_000), "high");
     }
 }

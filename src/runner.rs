@@ -5,6 +5,7 @@
 use crate::core::capture::{Api, Capture};
 use crate::core::case::CaseMeta;
 use crate::core::ledger::{self, LedgerDoc, Upstream};
+use crate::core::pipeline::Pair;
 use crate::core::redact;
 use crate::defaults;
 use crate::emulator::{self, Emulator};
@@ -27,6 +28,8 @@ pub struct PairResult {
     pub non_streaming: Capture,
     /// The streaming exchange.
     pub streaming: Capture,
+    /// The warm-up call sent first with `--cache` (a setup call, not compared).
+    pub warmup: Option<Capture>,
     /// The upstream ledger entries of both requests (`--ledger`).
     pub upstream: Option<UpstreamRecord>,
 }
@@ -39,9 +42,23 @@ impl PairResult {
             .map(|u| Upstream::from_entries(&u.non_streaming, &u.streaming))
     }
 
+    /// The captures as the pipeline takes them.
+    pub fn pair(&self) -> Pair<'_> {
+        Pair {
+            non_streaming: &self.non_streaming,
+            streaming: &self.streaming,
+            warmup: self.warmup.as_ref(),
+            origin: None,
+        }
+    }
+
     /// The recording of this pair.
     pub fn fixture(&self) -> Fixture {
         let mut fx = Fixture::from_captures(&self.meta, &self.non_streaming, &self.streaming);
+        fx.warmup = self
+            .warmup
+            .as_ref()
+            .map(crate::fixture::ExchangeRecord::from_capture);
         fx.upstream = self.upstream.clone();
         fx
     }
@@ -72,6 +89,7 @@ pub async fn execute(plan: &RunPlan, progress: &ProgressBar) -> anyhow::Result<V
             max_tokens: plan.limits.max_tokens,
             temperature: plan.limits.temperature,
             cache: plan.cache,
+            thinking: plan.thinking,
             marker: None,
         };
         let pairs = send_pairs(plan, &prepared.target, &prompt, run_id ^ k as u64, progress).await;
@@ -98,6 +116,7 @@ pub async fn execute(plan: &RunPlan, progress: &ProgressBar) -> anyhow::Result<V
                 meta: meta(plan, &prepared, name, pair.api),
                 non_streaming: pair.non_streaming,
                 streaming: pair.streaming,
+                warmup: pair.warmup,
                 upstream,
             });
         }
@@ -169,9 +188,11 @@ async fn prepare(plan: &RunPlan) -> anyhow::Result<Prepared> {
         }
         Endpoint::Gateway { base_url, .. } => (base_url.clone(), "-".to_string(), None),
     };
-    let target = match plan.target.gateway_api() {
-        None => Target::Bedrock(BedrockClient::hermetic(&base, &region, &settings)),
-        Some(api) => {
+    let target = match (plan.target, plan.apis.first()) {
+        (TargetKind::Bedrock, _) | (_, None) => {
+            Target::Bedrock(BedrockClient::hermetic(&base, &region, &settings))
+        }
+        (_, Some(&api)) => {
             let key = api_key(plan)?;
             let client = HttpTarget::new(api, &base, key, settings.timeout, settings.max_attempts)
                 .context("cannot build the HTTP client")?;
@@ -226,6 +247,7 @@ struct Sent {
     api: Api,
     non_streaming: Capture,
     streaming: Capture,
+    warmup: Option<Capture>,
     /// The `--ledger` markers of the two requests.
     markers: Option<(String, String)>,
 }
@@ -264,6 +286,12 @@ async fn send_pair(
     progress: &ProgressBar,
 ) -> Sent {
     let (ns_op, st_op) = api.operations();
+    // The warm-up writes the prefix (or finds it written), so that both measured calls
+    // should read it; it carries no ledger marker, since it is never compared.
+    let warmup = match prompt.cache {
+        Some(c) if c.warmup => Some(target.call(ns_op, prompt).await),
+        _ => None,
+    };
     let (ns_prompt, st_prompt) = match &markers {
         Some((a, b)) => (prompt.with_marker(a), prompt.with_marker(b)),
         None => (prompt.clone(), prompt.clone()),
@@ -282,6 +310,7 @@ async fn send_pair(
         api,
         non_streaming,
         streaming,
+        warmup,
         markers,
     }
 }

@@ -2,7 +2,7 @@
 
 use super::emit;
 use crate::cli::CompareArgs;
-use crate::core::pipeline::{self, Pair};
+use crate::core::pipeline;
 use crate::core::policy::Policy;
 use crate::core::summary::Report;
 use crate::runner::{self, PairResult};
@@ -13,6 +13,7 @@ use std::io::IsTerminal;
 /// Run `compare`: plan, execute, record, audit, print.
 pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
     let plan = args.plan()?;
+    let policy = super::pricing_policy(&args.pricing)?;
     // Fail on an unusable record folder before spending any tokens.
     if let Some(dir) = &args.record {
         std::fs::create_dir_all(dir)
@@ -24,13 +25,14 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
     let mut cases = Vec::with_capacity(results.len());
     for result in &results {
         if let Some(dir) = &args.record {
-            let fixture = result.fixture();
+            let mut fixture = result.fixture();
+            fixture.price_model = policy.price_model.clone();
             let path = dir.join(format!("{}.json", fixture.name));
             fixture
                 .save(&path)
                 .with_context(|| format!("cannot write the fixture {}", path.display()))?;
         }
-        let case = audit(result);
+        let case = audit(result, &policy);
         if let Some(e) = &case.error {
             eprintln!("tokaudit: error: {}: {e}", case.meta.name);
         }
@@ -44,18 +46,13 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
     Ok(emit(&report, args.format))
 }
 
-/// One live pair through the pipeline, with no policy.
-pub fn audit(result: &PairResult) -> crate::core::case::CaseReport {
-    let pair = Pair {
-        non_streaming: &result.non_streaming,
-        streaming: &result.streaming,
-        origin: None,
-    };
+/// One live pair through the pipeline under `policy`.
+pub fn audit(result: &PairResult, policy: &Policy) -> crate::core::case::CaseReport {
     pipeline::audit_pair(
         result.meta.clone(),
-        pair,
+        result.pair(),
         result.upstream(),
-        &Policy::default(),
+        policy,
     )
 }
 

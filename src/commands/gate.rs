@@ -7,7 +7,7 @@ use super::{replay, stdout_style};
 use crate::cli::GateArgs;
 use crate::core::case::CaseReport;
 use crate::core::gate::{GateCase, GateReport};
-use crate::core::pipeline::{self, Pair};
+use crate::core::pipeline;
 use crate::core::policy::{Baseline, Policy};
 use crate::files::{self, write_atomic};
 use crate::fixture::Fixture;
@@ -40,6 +40,7 @@ pub async fn run(args: GateArgs) -> anyhow::Result<i32> {
     } else {
         "live"
     };
+    let base = super::pricing_policy(&args.pricing)?;
     let mut report = GateReport::start(&args.suite.display().to_string(), mode, suite.cases.len());
     // Create every report file before any call: a bad path fails now, not after the spend.
     write_reports(&args, &report).context("cannot create the report files")?;
@@ -47,7 +48,7 @@ pub async fn run(args: GateArgs) -> anyhow::Result<i32> {
         style: stdout_style(),
     };
     for case in &suite.cases {
-        let gc = run_case(case, &args).await;
+        let gc = run_case(case, &args, &base).await;
         if let Some(e) = &gc.error {
             eprintln!("tokaudit: error: case {}: {e}", gc.name);
         }
@@ -102,7 +103,7 @@ enum Input {
 }
 
 /// Run one case to its outcome. Never fails: problems become the case's error.
-async fn run_case(case: &Case, args: &GateArgs) -> GateCase {
+async fn run_case(case: &Case, args: &GateArgs, base: &Policy) -> GateCase {
     let inputs = match collect(case, args).await {
         Ok(i) if i.is_empty() => Err(anyhow::anyhow!("the case produced nothing to audit")),
         other => other,
@@ -119,7 +120,7 @@ async fn run_case(case: &Case, args: &GateArgs) -> GateCase {
     let mut reports = Vec::with_capacity(inputs.len());
     let mut recorded = Vec::new();
     for input in &inputs {
-        let (report, fixture) = audit(input, case, checking);
+        let (report, fixture) = audit(input, case, checking, base);
         reports.push(report);
         recorded.extend(fixture);
     }
@@ -135,26 +136,34 @@ async fn run_case(case: &Case, args: &GateArgs) -> GateCase {
     GateCase::judged(&case.name, case.line, case.expect.as_ref(), error, reports)
 }
 
-/// One input through the pipeline under the case's policy; also the fixture it is recorded as.
-fn audit(input: &Input, case: &Case, baseline: Option<&Path>) -> (CaseReport, Option<Fixture>) {
-    let policy = |name: Option<&str>| Policy {
+/// One input through the pipeline under the case's policy (over the command line's prices);
+/// also the fixture it is recorded as.
+fn audit(
+    input: &Input,
+    case: &Case,
+    baseline: Option<&Path>,
+    base: &Policy,
+) -> (CaseReport, Option<Fixture>) {
+    let policy = |name: &str| Policy {
         tolerance: case.tolerance.clone(),
-        baseline: baseline
-            .zip(name)
-            .map(|(dir, name)| load_baseline(dir, name)),
+        baseline: baseline.map(|dir| load_baseline(dir, name)),
+        price_model: case.price_model.clone().or(base.price_model.clone()),
+        max_cost: case.max_cost,
+        ..base.clone()
     };
     match input {
-        Input::File(path) => replay::audit_file(path, |fx| policy(Some(&fx.name))),
+        Input::File(path) => replay::audit_file(path, |fx| policy(&fx.name)),
         Input::Live(result) => {
-            let pair = Pair {
-                non_streaming: &result.non_streaming,
-                streaming: &result.streaming,
-                origin: None,
-            };
-            let policy = policy(Some(&result.meta.name));
-            let report =
-                pipeline::audit_pair(result.meta.clone(), pair, result.upstream(), &policy);
-            (report, Some(result.fixture()))
+            let policy = policy(&result.meta.name);
+            let report = pipeline::audit_pair(
+                result.meta.clone(),
+                result.pair(),
+                result.upstream(),
+                &policy,
+            );
+            let mut fixture = result.fixture();
+            fixture.price_model = policy.price_model.clone();
+            (report, Some(fixture))
         }
     }
 }

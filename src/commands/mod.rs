@@ -3,16 +3,22 @@
 
 mod compare;
 mod gate;
+mod prices;
 mod replay;
 mod serve;
 
-use crate::cli::{Cli, Command, UsageError};
+use crate::cli::{Cli, Command, PricingArgs, UsageError};
+use crate::core::policy::Policy;
+use crate::core::prices::Prices;
 use crate::core::summary::Report;
 use crate::exit;
 use crate::report::{self, Format, Style};
+use anyhow::Context;
 use clap::Parser;
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Entry point: parse arguments, run, print, and map the outcome to an exit code.
 pub fn main() -> ExitCode {
@@ -39,6 +45,7 @@ pub fn main() -> ExitCode {
             Command::Replay(args) => replay::run(args),
             Command::Serve(args) => serve::run(args).await,
             Command::Gate(args) => gate::run(args).await,
+            Command::Prices(args) => prices::run(args),
         }
     });
     match result {
@@ -49,6 +56,31 @@ pub fn main() -> ExitCode {
             ExitCode::from(if usage { exit::USAGE } else { exit::RUNTIME } as u8)
         }
     }
+}
+
+/// A price table: the file `--prices` names, else the embedded one.
+fn load_prices(path: Option<&Path>) -> anyhow::Result<Arc<Prices>> {
+    let Some(path) = path else {
+        return Ok(Prices::embedded());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--prices {}: cannot read", path.display()))?;
+    let table = Prices::parse(&text).with_context(|| {
+        format!(
+            "--prices {}: not a price table (see `tokaudit prices --json` for the format)",
+            path.display()
+        )
+    })?;
+    Ok(Arc::new(table))
+}
+
+/// The policy of a command with no suite: the prices it was given, nothing else.
+fn pricing_policy(p: &PricingArgs) -> anyhow::Result<Policy> {
+    Ok(Policy {
+        prices: load_prices(p.prices.as_deref())?,
+        price_model: p.price_model.clone(),
+        ..Policy::default()
+    })
 }
 
 /// Whether colour may be used on stdout.

@@ -26,14 +26,22 @@ pub fn audit_file(
             return (pipeline::malformed(meta, Some(path), &e.to_string()), None);
         }
     };
-    let report = match fx.captures() {
-        Ok((ns, st)) => {
+    let captures = fx
+        .captures()
+        .and_then(|(ns, st)| Ok((ns, st, fx.warmup_capture()?)));
+    let report = match captures {
+        Ok((ns, st, warmup)) => {
             let pair = Pair {
                 non_streaming: &ns,
                 streaming: &st,
+                warmup: warmup.as_ref(),
                 origin: Some(path),
             };
-            pipeline::audit_pair(fx.meta(), pair, fx.upstream(), &policy_for(&fx))
+            let mut policy = policy_for(&fx);
+            if policy.price_model.is_none() {
+                policy.price_model = fx.price_model.clone();
+            }
+            pipeline::audit_pair(fx.meta(), pair, fx.upstream(), &policy)
         }
         Err(e) => pipeline::malformed(fx.meta(), Some(path), &e.to_string()),
     };
@@ -71,9 +79,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
                 .join(", ")
         );
     }
+    let policy = super::pricing_policy(&args.pricing)?;
     let cases: Vec<CaseReport> = files
         .iter()
-        .map(|f| audit_file(f, |_| Policy::default()).0)
+        .map(|f| audit_file(f, |_| policy.clone()).0)
         .collect();
     for c in &cases {
         if let Some(e) = &c.error {

@@ -1,7 +1,7 @@
 //! `tokaudit serve`: the emulator in the foreground until Ctrl-C or SIGTERM.
 
 use crate::cli::{ServeArgs, UsageError};
-use crate::emulator::{self, Config, Emulator, faults::CATALOG};
+use crate::emulator::{self, Config, Emulator, faults};
 use crate::plan;
 use anyhow::Context;
 use std::io::Write;
@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 /// Run `serve`.
 pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     if args.list_faults {
-        let mut list: String = CATALOG
+        let mut list: String = faults::catalog()
             .iter()
             .map(|(name, what)| format!("{name:<26} {what}\n"))
             .collect();

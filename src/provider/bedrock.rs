@@ -21,11 +21,13 @@ use aws_sdk_bedrockruntime::config::{Credentials, ProvideCredentials, Region};
 use aws_sdk_bedrockruntime::error::SdkError;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
-    CachePointBlock, CachePointType, ContentBlock, ConversationRole, InferenceConfiguration,
-    Message, SystemContentBlock,
+    CachePointBlock, CachePointType, CacheTtl, ContentBlock, ConversationRole,
+    InferenceConfiguration, Message, SystemContentBlock,
 };
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
+use aws_smithy_types::{Document, Number};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// How long the credential preflight may take before tokaudit gives up.
@@ -251,6 +253,7 @@ impl BedrockClient {
                     .set_messages(Some(messages))
                     .set_system(system)
                     .inference_config(config)
+                    .set_additional_model_request_fields(thinking_fields(prompt))
                     .customize()
                     .interceptor(cap.clone())
                     .send()
@@ -266,6 +269,7 @@ impl BedrockClient {
                     .set_messages(Some(messages))
                     .set_system(system)
                     .inference_config(config)
+                    .set_additional_model_request_fields(thinking_fields(prompt))
                     .customize()
                     .interceptor(cap.clone())
                     .send()
@@ -304,9 +308,14 @@ fn converse_input(prompt: &Prompt) -> Result<ConverseInput, TransportError> {
     for (text, cache) in prompt.system_blocks() {
         blocks.push(SystemContentBlock::Text(text));
         if cache {
+            let ttl = prompt
+                .cache
+                .and_then(|c| c.ttl)
+                .map(|t| CacheTtl::from(t.name()));
             blocks.push(SystemContentBlock::CachePoint(
                 CachePointBlock::builder()
                     .r#type(CachePointType::Default)
+                    .set_ttl(ttl)
                     .build()
                     .map_err(build)?,
             ));
@@ -315,9 +324,25 @@ fn converse_input(prompt: &Prompt) -> Result<ConverseInput, TransportError> {
     let system = (!blocks.is_empty()).then_some(blocks);
     let config = InferenceConfiguration::builder()
         .max_tokens(i32::try_from(prompt.max_tokens).unwrap_or(i32::MAX))
-        .temperature(prompt.temperature)
+        .set_temperature(prompt.temperature())
         .build();
     Ok((vec![message], system, config))
+}
+
+/// Converse passes Anthropic's `thinking` through `additionalModelRequestFields`.
+fn thinking_fields(prompt: &Prompt) -> Option<Document> {
+    let budget = prompt.thinking?;
+    let thinking = HashMap::from([
+        ("type".to_string(), Document::String("enabled".into())),
+        (
+            "budget_tokens".to_string(),
+            Document::Number(Number::PosInt(u64::from(budget))),
+        ),
+    ]);
+    Some(Document::Object(HashMap::from([(
+        "thinking".to_string(),
+        Document::Object(thinking),
+    )])))
 }
 
 fn one_line(s: &str) -> String {

@@ -45,6 +45,7 @@ pub fn endpoint(base_url: &str, api: Api) -> String {
     let base = base_url.trim_end_matches('/');
     let path = match api {
         Api::Messages => "messages",
+        Api::Responses => "responses",
         _ => "chat/completions",
     };
     if base.ends_with("/v1") {
@@ -78,52 +79,10 @@ impl HttpTarget {
 
     /// The request body for one path.
     pub fn body(&self, prompt: &Prompt, streaming: bool) -> Value {
-        let parts: Vec<Value> = prompt
-            .system_blocks()
-            .into_iter()
-            .map(|(text, cache)| {
-                let mut part = json!({"type": "text", "text": text});
-                if cache {
-                    // LiteLLM forwards `cache_control` on content parts to Anthropic models.
-                    part["cache_control"] = json!({"type": "ephemeral"});
-                }
-                part
-            })
-            .collect();
         match self.api {
-            Api::Messages => {
-                let mut b = json!({
-                    "model": prompt.model,
-                    "max_tokens": prompt.max_tokens,
-                    "temperature": prompt.temperature,
-                    "messages": [{"role": "user", "content": [{"type": "text", "text": prompt.prompt}]}],
-                });
-                if !parts.is_empty() {
-                    b["system"] = Value::Array(parts);
-                }
-                if streaming {
-                    b["stream"] = true.into();
-                }
-                b
-            }
-            _ => {
-                let mut messages = Vec::new();
-                if !parts.is_empty() {
-                    messages.push(json!({"role": "system", "content": parts}));
-                }
-                messages.push(json!({"role": "user", "content": prompt.prompt}));
-                let mut b = json!({
-                    "model": prompt.model,
-                    "messages": messages,
-                    "max_tokens": prompt.max_tokens,
-                    "temperature": prompt.temperature,
-                });
-                if streaming {
-                    b["stream"] = true.into();
-                    b["stream_options"] = json!({"include_usage": true});
-                }
-                b
-            }
+            Api::Messages => messages_body(prompt, streaming),
+            Api::Responses => responses_body(prompt, streaming),
+            _ => chat_body(prompt, streaming),
         }
     }
 
@@ -258,6 +217,97 @@ impl HttpTarget {
     }
 }
 
+/// System prompt parts with their cache breakpoint; `kind` is the part type (`text`, or
+/// `input_text` for the Responses API). LiteLLM forwards `cache_control` on content parts to
+/// Anthropic models.
+fn system_parts(prompt: &Prompt, kind: &str) -> Vec<Value> {
+    prompt
+        .system_blocks()
+        .into_iter()
+        .map(|(text, cache)| {
+            let mut part = json!({"type": kind, "text": text});
+            if cache {
+                part["cache_control"] = prompt.cache_control();
+            }
+            part
+        })
+        .collect()
+}
+
+/// Anthropic `/v1/messages`: `system` blocks, `thinking` as Anthropic takes it.
+fn messages_body(prompt: &Prompt, streaming: bool) -> Value {
+    let mut b = json!({
+        "model": prompt.model,
+        "max_tokens": prompt.max_tokens,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": prompt.prompt}]}],
+    });
+    if let Some(t) = prompt.temperature() {
+        b["temperature"] = t.into();
+    }
+    let parts = system_parts(prompt, "text");
+    if !parts.is_empty() {
+        b["system"] = Value::Array(parts);
+    }
+    prompt.add_thinking(&mut b);
+    if streaming {
+        b["stream"] = true.into();
+    }
+    b
+}
+
+/// OpenAI `/v1/chat/completions`: a system message with parts, `reasoning_effort` for a
+/// thinking budget, and `include_usage` on the stream.
+fn chat_body(prompt: &Prompt, streaming: bool) -> Value {
+    let mut messages = Vec::new();
+    let parts = system_parts(prompt, "text");
+    if !parts.is_empty() {
+        messages.push(json!({"role": "system", "content": parts}));
+    }
+    messages.push(json!({"role": "user", "content": prompt.prompt}));
+    let mut b = json!({
+        "model": prompt.model,
+        "messages": messages,
+        "max_tokens": prompt.max_tokens,
+    });
+    if let Some(t) = prompt.temperature() {
+        b["temperature"] = t.into();
+    }
+    if let Some(budget) = prompt.thinking {
+        b["reasoning_effort"] = crate::plan::reasoning_effort(budget).into();
+    }
+    if streaming {
+        b["stream"] = true.into();
+        b["stream_options"] = json!({"include_usage": true});
+    }
+    b
+}
+
+/// OpenAI `/v1/responses`: `input` items, `max_output_tokens`, `reasoning.effort`; usage
+/// always arrives on the terminal event, so there is no `include_usage`.
+fn responses_body(prompt: &Prompt, streaming: bool) -> Value {
+    let mut input = Vec::new();
+    let parts = system_parts(prompt, "input_text");
+    if !parts.is_empty() {
+        input.push(json!({"role": "system", "content": parts}));
+    }
+    input.push(json!({"role": "user", "content": prompt.prompt}));
+    let mut b = json!({
+        "model": prompt.model,
+        "input": input,
+        "max_output_tokens": prompt.max_tokens,
+    });
+    if let Some(t) = prompt.temperature() {
+        b["temperature"] = t.into();
+    }
+    if let Some(budget) = prompt.thinking {
+        b["reasoning"] = json!({"effort": crate::plan::reasoning_effort(budget)});
+    }
+    if streaming {
+        b["stream"] = true.into();
+    }
+    b
+}
+
 fn transport(e: &reqwest::Error) -> TransportError {
     let kind = if e.is_timeout() {
         "timeout"
@@ -296,6 +346,47 @@ mod tests {
             endpoint("https://api.anthropic.com", Api::Messages),
             "https://api.anthropic.com/v1/messages"
         );
+        assert_eq!(
+            endpoint("http://h:4000", Api::Responses),
+            "http://h:4000/v1/responses"
+        );
+    }
+
+    #[test]
+    fn each_api_takes_the_ttl_and_the_thinking_budget_its_own_way() {
+        let prompt = Prompt {
+            model: "m".into(),
+            prompt: "Write Hi".into(),
+            system: Some("S".into()),
+            max_tokens: 2048,
+            temperature: 0.0,
+            cache: Some(crate::plan::CachePlan {
+                ttl: Some(crate::plan::CacheTtl::OneHour),
+                warmup: true,
+            }),
+            thinking: Some(1024),
+            marker: None,
+        };
+        let m = messages_body(&prompt, true);
+        assert_eq!(
+            m["system"][0]["cache_control"],
+            json!({"type": "ephemeral", "ttl": "1h"})
+        );
+        assert_eq!(
+            m["thinking"],
+            json!({"type": "enabled", "budget_tokens": 1024})
+        );
+        let c = chat_body(&prompt, false);
+        assert_eq!(c["messages"][0]["content"][0]["cache_control"]["ttl"], "1h");
+        assert_eq!(c["reasoning_effort"], "low");
+        let r = responses_body(&prompt, true);
+        assert_eq!(r["input"][0]["content"][0]["type"], "input_text");
+        assert_eq!(r["reasoning"]["effort"], "low");
+        assert_eq!(
+            (r["max_output_tokens"].as_u64(), r["stream"].as_bool()),
+            (Some(2048), Some(true))
+        );
+        assert!(m.get("temperature").is_none() && c.get("temperature").is_none());
     }
 
     #[test]

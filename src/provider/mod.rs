@@ -7,6 +7,7 @@ pub mod http;
 
 use crate::core::capture::{Capture, Operation};
 use crate::core::ledger::LedgerDoc;
+use crate::plan::CachePlan;
 
 /// Any target tokaudit can audit.
 #[derive(Debug, Clone)]
@@ -58,8 +59,10 @@ pub struct Prompt {
     pub max_tokens: u32,
     /// Sampling temperature.
     pub temperature: f32,
-    /// Mark the system prompt as a cache prefix (`cache_control` / `cachePoint`).
-    pub cache: bool,
+    /// Mark the system prompt as a cache prefix (`cache_control` / `cachePoint`), and how.
+    pub cache: Option<CachePlan>,
+    /// An extended-thinking budget.
+    pub thinking: Option<u32>,
     /// A `--ledger` correlation marker, sent as its own system block *after* the cache
     /// breakpoint so that it never changes the cached prefix.
     pub marker: Option<String>,
@@ -79,7 +82,7 @@ impl Prompt {
     pub fn system_blocks(&self) -> Vec<(String, bool)> {
         let mut out = Vec::new();
         if let Some(s) = &self.system {
-            out.push((s.clone(), self.cache));
+            out.push((s.clone(), self.cache.is_some()));
         }
         if let Some(m) = &self.marker {
             out.push((m.clone(), false));
@@ -92,16 +95,18 @@ impl Prompt {
         let mut body = serde_json::json!({
             "anthropic_version": crate::core::wire::BEDROCK_ANTHROPIC_VERSION,
             "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
             "messages": [{"role": "user", "content": [{"type": "text", "text": self.prompt}]}],
         });
+        if let Some(t) = self.temperature() {
+            body["temperature"] = t.into();
+        }
         let system: Vec<serde_json::Value> = self
             .system_blocks()
             .into_iter()
             .map(|(text, cache)| {
                 let mut block = serde_json::json!({"type": "text", "text": text});
                 if cache {
-                    block["cache_control"] = serde_json::json!({"type": "ephemeral"});
+                    block["cache_control"] = self.cache_control();
                 }
                 block
             })
@@ -109,7 +114,36 @@ impl Prompt {
         if !system.is_empty() {
             body["system"] = serde_json::Value::Array(system);
         }
+        self.add_thinking(&mut body);
         body
+    }
+
+    /// The temperature to send: none with thinking on, which the APIs refuse with any
+    /// temperature but the default.
+    pub fn temperature(&self) -> Option<f32> {
+        self.thinking.is_none().then_some(self.temperature)
+    }
+
+    /// Anthropic's `cache_control` for the breakpoint, with the TTL when one was asked for.
+    pub fn cache_control(&self) -> serde_json::Value {
+        let mut cc = serde_json::json!({"type": "ephemeral"});
+        if let Some(ttl) = self.cache.and_then(|c| c.ttl) {
+            cc["ttl"] = ttl.name().into();
+        }
+        cc
+    }
+
+    /// Anthropic's `thinking` block (Messages, InvokeModel, and Converse's
+    /// `additionalModelRequestFields`), when a budget was asked for.
+    pub fn thinking_block(&self) -> Option<serde_json::Value> {
+        self.thinking
+            .map(|b| serde_json::json!({"type": "enabled", "budget_tokens": b}))
+    }
+
+    fn add_thinking(&self, body: &mut serde_json::Value) {
+        if let Some(t) = self.thinking_block() {
+            body["thinking"] = t;
+        }
     }
 }
 
@@ -125,7 +159,11 @@ mod tests {
             system: Some("You are terse.".into()),
             max_tokens: 8,
             temperature: 0.0,
-            cache: true,
+            cache: Some(CachePlan {
+                ttl: None,
+                warmup: true,
+            }),
+            thinking: None,
             marker: None,
         }
         .with_marker("[tokaudit:0000000000000001]");

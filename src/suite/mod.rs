@@ -8,10 +8,15 @@
 //! [[case]]
 //! name = "write-hi"               # required, unique: names the recordings and the JUnit suite
 //! target = "bedrock"              # bedrock | openai | anthropic
-//! api = "both"                    # bedrock: invoke | converse | both
+//! api = "both"                    # bedrock: invoke | converse | both; openai: chat | responses
 //! prompt = "Write Hi"             # or prompts = ["…", "…"]
 //! runs = 2
-//! system = "You are terse."       # optional; cache = true marks it as a cache prefix
+//! system = "You are terse."       # optional (or system_file = "prompts/x.txt"); cache = true
+//!                                 # marks it as a cache prefix
+//! cache_ttl = "1h"                # with cache: 5m | 1h; warmup = false skips the warm-up call
+//! thinking = 1024                 # extended-thinking budget (max_tokens defaults above it)
+//! max_cost = 0.002                # USD per call: `cost-budget` fails a dearer call
+//! price_model = "claude-sonnet-4-5"  # price a gateway alias as this model
 //! # base_url, api_key_env, ledger, region, temperature, emulator_faults (offline only)
 //!
 //! [case.tolerance]                # explicit only; the default tolerance is zero
@@ -36,7 +41,7 @@ mod validate;
 use crate::core::audit::Invariant;
 use crate::core::policy::Expectation;
 use crate::defaults;
-use crate::plan::{ApiChoice, Endpoint, Limits, RunPlan, TargetKind};
+use crate::plan::{ApiChoice, CachePlan, Endpoint, Limits, RunPlan, TargetKind};
 use spec::{CaseSpec, Settings, SuiteFile};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -71,9 +76,11 @@ pub struct Case {
     pub region: Option<String>,
     /// System prompt.
     pub system: Option<String>,
-    /// Cache the system prompt.
-    pub cache: bool,
-    /// `max_tokens`.
+    /// Cache the system prompt, and how.
+    pub cache: Option<CachePlan>,
+    /// Extended-thinking budget.
+    pub thinking: Option<u32>,
+    /// `max_tokens` (raised above a thinking budget when unset).
     pub max_tokens: u32,
     /// Temperature.
     pub temperature: f32,
@@ -89,6 +96,10 @@ pub struct Case {
     pub emulator_faults: Vec<String>,
     /// Allowed absolute differences per invariant.
     pub tolerance: BTreeMap<Invariant, u64>,
+    /// A cost budget per call, in USD.
+    pub max_cost: Option<f64>,
+    /// The model to price the case as.
+    pub price_model: Option<String>,
     /// Expected failure.
     pub expect: Option<Expectation>,
 }
@@ -143,11 +154,13 @@ impl Case {
         Ok(RunPlan {
             target: self.target,
             endpoint,
-            apis: RunPlan::families(self.target, self.api),
+            apis: RunPlan::families(self.target, self.api)
+                .map_err(|e| format!("{} (line {})", e.replace("--", ""), self.line))?,
             model: self.model.clone(),
             prompts: prompts.to_vec(),
             system: self.system.clone(),
             cache: self.cache,
+            thinking: self.thinking,
             runs: self.runs,
             concurrency: defaults::CONCURRENCY,
             limits: Limits {
@@ -229,6 +242,7 @@ impl Suite {
             validate::name(&c.name, &mut names).map_err(|m| err(here(m)))?;
             let source = validate::source(c, path).map_err(|m| err(here(m)))?;
             let mut case = case(c, &file.defaults, source, case_at).map_err(err)?;
+            case.system = validate::system(c, path).map_err(err)?;
             case.line = line_of(text, case_at);
             cases.push(case);
         }
@@ -252,25 +266,45 @@ fn case(
         Some(e) => Some(validate::expectation(name, e, case_at)?),
         None => None,
     };
+    let (cache, thinking) = validate::cache_and_thinking(c)?;
+    let asked = match &s.max_tokens {
+        Some(_) => Some(validate::positive(
+            s.max_tokens.as_ref(),
+            "max_tokens",
+            0,
+            name,
+        )?),
+        None => None,
+    };
+    let max_tokens =
+        crate::plan::max_tokens(asked, thinking, "max_tokens").map_err(|m| Located {
+            at: case_at,
+            message: format!("case {name:?}: {m}"),
+        })?;
+    let target = validate::choice(s.target.as_ref(), TargetKind::Bedrock, "target", name)?;
+    let api = validate::choice(s.api.as_ref(), ApiChoice::Both, "api", name)?;
+    if let Err(e) = RunPlan::families(target, api) {
+        let at = s.api.as_ref().map_or(case_at, |a| a.span().start);
+        return Err(Located {
+            at,
+            message: format!("case {name:?}: {}", e.replace("--", "")),
+        });
+    }
     Ok(Case {
         name: c.name.clone(),
         line: 0,
         source,
-        target: validate::choice(s.target.as_ref(), TargetKind::Bedrock, "target", name)?,
+        target,
         model: s
             .model
             .clone()
             .unwrap_or_else(|| defaults::MODEL.to_string()),
-        api: validate::choice(s.api.as_ref(), ApiChoice::Both, "api", name)?,
+        api,
         region: s.region.clone(),
         system: c.system.clone(),
-        cache: c.cache.unwrap_or(false),
-        max_tokens: validate::positive(
-            s.max_tokens.as_ref(),
-            "max_tokens",
-            defaults::MAX_TOKENS,
-            name,
-        )?,
+        cache,
+        thinking,
+        max_tokens,
         temperature: s.temperature.map_or(defaults::TEMPERATURE, |t| t as f32),
         runs: validate::positive(s.runs.as_ref(), "runs", defaults::RUNS, name)?,
         base_url: s.base_url.clone(),
@@ -278,6 +312,8 @@ fn case(
         ledger: s.ledger.clone(),
         emulator_faults: validate::faults(c)?,
         tolerance: validate::tolerance(c)?,
+        max_cost: validate::budget(c)?,
+        price_model: c.price_model.clone(),
         expect,
     })
 }
@@ -337,9 +373,29 @@ findings = ["input-parity"]
                 "runs = 0 must be",
             ),
             (
-                "[[case]]\nname = \"a\"\nprompt = \"x\"\napi = \"chat\"\n",
+                "[[case]]\nname = \"a\"\nprompt = \"x\"\napi = \"messages\"\n",
                 4,
-                "api \"chat\"",
+                "api \"messages\" is not one of",
+            ),
+            (
+                "[[case]]\nname = \"a\"\nprompt = \"x\"\napi = \"responses\"\n",
+                4,
+                "api responses is not an API of target bedrock",
+            ),
+            (
+                "[[case]]\nname = \"a\"\nprompt = \"x\"\ncache_ttl = \"1h\"\n",
+                4,
+                "cache_ttl and warmup need cache = true",
+            ),
+            (
+                "[[case]]\nname = \"a\"\nprompt = \"x\"\nthinking = 1024\nmax_tokens = 100\n",
+                1,
+                "max_tokens 100 must be above the thinking budget 1024",
+            ),
+            (
+                "[[case]]\nname = \"a\"\nprompt = \"x\"\nmax_cost = -1.0\n",
+                4,
+                "max_cost = -1 must be",
             ),
             ("[[case]]\nname = \"a\"\n", 1, "exactly one of"),
             (

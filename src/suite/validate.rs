@@ -166,3 +166,89 @@ pub(super) fn expectation(
         findings,
     })
 }
+
+/// A cost budget in USD per call: a finite number > 0.
+pub(super) fn budget(c: &CaseSpec) -> Result<Option<f64>, Located> {
+    let Some(v) = &c.max_cost else {
+        return Ok(None);
+    };
+    let usd = *v.get_ref();
+    if usd.is_finite() && usd > 0.0 {
+        Ok(Some(usd))
+    } else {
+        Err(at(
+            v.span().start,
+            format!(
+                "case {:?}: max_cost = {usd} must be a number of USD per call above 0",
+                c.name
+            ),
+        ))
+    }
+}
+
+/// `cache_ttl`, `warmup` and `thinking` need what they modify: a cache prefix, a budget
+/// Anthropic accepts.
+pub(super) fn cache_and_thinking(
+    c: &CaseSpec,
+) -> Result<(Option<plan::CachePlan>, Option<u32>), Located> {
+    let ttl = match &c.cache_ttl {
+        Some(t) => Some(choice(
+            Some(t),
+            plan::CacheTtl::FiveMinutes,
+            "cache_ttl",
+            &c.name,
+        )?),
+        None => None,
+    };
+    let cache = c.cache.unwrap_or(false);
+    if !cache && (ttl.is_some() || c.warmup.is_some()) {
+        let span = c.cache_ttl.as_ref().map_or(0, |t| t.span().start);
+        return Err(at(
+            span,
+            format!("case {:?}: cache_ttl and warmup need cache = true", c.name),
+        ));
+    }
+    let plan = cache.then_some(plan::CachePlan {
+        ttl,
+        warmup: c.warmup.unwrap_or(true),
+    });
+    let min = crate::defaults::MIN_THINKING_BUDGET;
+    let thinking = match &c.thinking {
+        None => None,
+        Some(t) => Some(
+            u32::try_from(*t.get_ref())
+                .ok()
+                .filter(|b| *b >= min)
+                .ok_or_else(|| {
+                    at(
+                        t.span().start,
+                        format!(
+                            "case {:?}: thinking = {} must be a token budget of at least {min}",
+                            c.name,
+                            t.get_ref()
+                        ),
+                    )
+                })?,
+        ),
+    };
+    Ok((plan, thinking))
+}
+
+/// The system prompt: `system`, or the text of `system_file` (relative to the suite), never
+/// both.
+pub(super) fn system(c: &CaseSpec, suite: &Path) -> Result<Option<String>, Located> {
+    let Some(file) = &c.system_file else {
+        return Ok(c.system.clone());
+    };
+    let here = |m: String| at(file.span().start, format!("case {:?}: {m}", c.name));
+    if c.system.is_some() {
+        return Err(here("give `system` or `system_file`, not both".into()));
+    }
+    let path = suite
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(file.get_ref());
+    std::fs::read_to_string(&path)
+        .map(Some)
+        .map_err(|e| here(format!("system_file {}: cannot read: {e}", path.display())))
+}
