@@ -12,7 +12,11 @@ bin=target/debug/tokaudit
 out=${1:-fixtures}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-long_system="You are a meticulous assistant for a billing team. Answer in one short sentence. $(printf 'Reference policy paragraph %s: tokens are billed per request, cached prefixes are billed at the cache rate, and every figure must match the invoice. ' $(seq 1 12))"
+# A prefix above the 1,024-token minimum, and a model that caches on Bedrock (Claude 3 Haiku,
+# the default model, does not).
+long_system=$(cat prompts/billing-analyst.txt)
+caching_model=anthropic.claude-sonnet-4-5-20250929-v1:0
+gateway_model=claude-sonnet-4-5-20250929
 
 # record NAME API VERDICT FINDINGS DESCRIPTION -- compare args...
 record() {
@@ -44,8 +48,12 @@ PY
 mkdir -p "$out"
 record invoke-write-hi invoke pass "" "Consistent InvokeModel pair for the prompt \"Write Hi\"." -- --prompt "Write Hi"
 record converse-write-hi converse pass "" "Consistent Converse pair for the prompt \"Write Hi\"." -- --prompt "Write Hi"
-record invoke-cache-write-then-read invoke pass "" "cache_control on the system prompt: the non-streaming call writes the cache, the streaming call reads it. Total input agrees; the split differs (a note, not a mismatch)." -- --prompt "Write Hi" --system "$long_system" --cache
-record converse-cache-write-then-read converse pass "" "cachePoint after the system prompt: the first call writes the cache, the second reads it. totalTokens includes cache tokens." -- --prompt "Write Hi" --system "$long_system" --cache
+record invoke-cache-write-then-read invoke pass "" "cache_control on the system prompt, no warm-up: the non-streaming call writes the cache, the streaming call reads it. Total input agrees; the split differs (a note, not a mismatch)." -- --prompt "Write Hi" --model "$caching_model" --system "$long_system" --cache --no-warmup
+record converse-cache-write-then-read converse pass "" "cachePoint after the system prompt, no warm-up: the first call writes the cache, the second reads it. totalTokens includes cache tokens." -- --prompt "Write Hi" --model "$caching_model" --system "$long_system" --cache --no-warmup
+record converse-cache-warm-stream-drops-cache converse mismatch "cache-split-parity" "A warm-up call writes the prefix, so both calls should read it; the stream reports the cached prompt as fresh input with the same total (LiteLLM#39088 class)." -- --prompt "Write Hi" --model "$caching_model" --system "$long_system" --cache --emulator-fault stream-drops-cache
+record invoke-cache-1h-ttl-split-lost invoke mismatch "cache-ttl-honored" "The warm-up asked for a 1-hour cache write and it is reported as a 5-minute one (LiteLLM PRs #36762 / #37104 class): priced about 37% low." -- --prompt "Write Hi" --model "$caching_model" --system "$long_system" --cache --cache-ttl 1h --emulator-fault ttl-split-lost
+record responses-thinking-reasoning-lost responses mismatch "reasoning-parity" "The OpenAI Responses API with reasoning: the stream's response.completed reports 0 reasoning tokens for the same completion (LiteLLM#10554 class)." -- --prompt "Write Hi" --target openai --model "$gateway_model" --thinking 1024 --emulator-fault reasoning-lost
+record chat-stream-cost-zero chat mismatch "cost-parity,reported-cost" "A gateway reports the streamed call's cost as 0 with the right tokens (LiteLLM#37923 class)." -- --prompt "Write Hi" --target openai --model "$gateway_model" --system "$long_system" --cache --emulator-fault stream-cost-zero
 record invoke-long-multi-delta invoke pass "" "A 400-token stream with a cumulative message_delta every 8 tokens: the last counter is final, none is summed." -- --prompt "Write 400 words" --max-tokens 400 --emulator-fault multi-delta
 record converse-hardcoded-usage-litellm-9577 converse mismatch "input-parity,output-parity" "LiteLLM v1.63.14 class (BerriAI/litellm#9577, fixed by #9512): the streamed usage is a hard-coded block (input 3, output 392, cache read 1796, total 2191) whatever the prompt." -- --prompt "Write Hi" --emulator-fault hardcoded-usage
 record invoke-placeholder-final invoke mismatch "no-placeholder,metrics-match-events,output-parity" "The final message_delta repeats the message_start output_tokens placeholder (anthropic-sdk-python#424 class)." -- --prompt "Write 30 words" --emulator-fault placeholder-final

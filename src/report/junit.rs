@@ -72,7 +72,7 @@ fn findings_text(
             format!(
                 "{}{side}: {}{}",
                 f.invariant,
-                f.message,
+                super::priced_message(f),
                 if f.hint.is_empty() {
                     String::new()
                 } else {

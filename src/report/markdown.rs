@@ -83,12 +83,15 @@ fn pair(out: &mut String, r: &CaseReport) {
         ));
     }
     out.push('\n');
+    if let Some(line) = super::cost_line(r) {
+        out.push_str(&format!("{line}\n\n"));
+    }
     for f in &r.findings {
         let side = f.side.map(|s| format!(" ({s})")).unwrap_or_default();
         out.push_str(&format!(
             "- **{}**{side}: {}",
             f.invariant,
-            f.message.replace('\n', " ")
+            super::priced_message(f).replace('\n', " ")
         ));
         if !f.hint.is_empty() {
             out.push_str(&format!(" — _{}_", f.hint));

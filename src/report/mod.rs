@@ -7,7 +7,10 @@ pub mod junit;
 pub mod markdown;
 pub mod table;
 
+use crate::core::audit::{Finding, FindingCost};
+use crate::core::case::CaseReport;
 use crate::core::gate::GateReport;
+use crate::core::prices::usd;
 use crate::core::summary::Report;
 
 /// Rendering options decided by the caller (terminal, `NO_COLOR`).
@@ -74,6 +77,56 @@ pub fn renderer(format: Format, style: Style) -> Box<dyn Render> {
     }
 }
 
+/// What a violation costs, in words: "streaming bills ≈ $2.18 more per million calls at
+/// <model> prices", or for a one-sided finding "≈ $2.18 per million calls at …".
+pub fn finding_price(f: &Finding) -> Option<String> {
+    let c = f.cost.as_ref()?;
+    let amount = usd(c.usd_per_call * FindingCost::CALLS);
+    let what = match c.over_billed {
+        Some(side) => format!("{side} bills ≈ {amount} more"),
+        None => format!("≈ {amount}"),
+    };
+    Some(format!("{what} per million calls at {} prices", c.model))
+}
+
+/// A finding's message with its price appended, when it has one.
+pub fn priced_message(f: &Finding) -> String {
+    match finding_price(f) {
+        Some(p) => format!("{} ({p})", f.message),
+        None => f.message.clone(),
+    }
+}
+
+/// The case's cost line: what each call cost at the model's prices (the warm-up as a setup
+/// call), what the target itself reported, and where the prices come from.
+pub fn cost_line(case: &CaseReport) -> Option<String> {
+    let c = case.costs.as_ref()?;
+    let show =
+        |x: &Option<crate::core::prices::Cost>| x.as_ref().map_or("—".into(), |c| usd(c.usd));
+    let mut line = format!(
+        "cost: non-streaming {} · streaming {}",
+        show(&c.non_streaming),
+        show(&c.streaming)
+    );
+    if c.warmup.is_some() {
+        line.push_str(&format!(" · warm-up (setup) {}", show(&c.warmup)));
+    }
+    let reported = |s: Option<&crate::core::normalize::Normalized>| {
+        s.and_then(|s| s.usage.reported_cost.as_ref())
+            .map(|r| usd(r.usd))
+    };
+    let (rn, rs) = (
+        reported(case.non_streaming.as_ref()),
+        reported(case.streaming.as_ref()),
+    );
+    if rn.is_some() || rs.is_some() {
+        let r = |x: Option<String>| x.unwrap_or_else(|| "—".into());
+        line.push_str(&format!("; reported {} · {}", r(rn), r(rs)));
+    }
+    line.push_str(&format!(" (priced as {}, {})", c.model, c.prices));
+    Some(line)
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     //! Reports built from the committed fixtures, for the renderers' snapshot tests.
@@ -91,9 +144,11 @@ pub(crate) mod testing {
             .join(name);
         let fx = Fixture::load(&path).unwrap();
         let (ns, st) = fx.captures().unwrap();
+        let warmup = fx.warmup_capture().unwrap();
         let pair = Pair {
             non_streaming: &ns,
             streaming: &st,
+            warmup: warmup.as_ref(),
             origin: Some(&path),
         };
         pipeline::audit_pair(fx.meta(), pair, fx.upstream(), &Policy::default())

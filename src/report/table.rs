@@ -183,6 +183,9 @@ fn render_cases(cases: &[CaseReport], style: Style) -> String {
         }
         out.push_str(&case_table(case, style).to_string());
         out.push('\n');
+        if let Some(line) = super::cost_line(case) {
+            out.push_str(&format!("  {line}\n"));
+        }
         for f in &case.findings {
             let mark = match f.severity {
                 Severity::Violation => "✗",
@@ -191,7 +194,11 @@ fn render_cases(cases: &[CaseReport], style: Style) -> String {
                 Severity::Note => "·",
             };
             let side = f.side.map(|s| format!(" {s}")).unwrap_or_default();
-            out.push_str(&format!("  {mark} {}{side}: {}\n", f.invariant, f.message));
+            out.push_str(&format!(
+                "  {mark} {}{side}: {}\n",
+                f.invariant,
+                super::priced_message(f)
+            ));
             if !f.hint.is_empty() {
                 out.push_str(&format!("      hint: {}\n", f.hint));
             }
@@ -219,6 +226,12 @@ fn spread_and_summary(out: &mut String, report: &Report, style: Style) {
         out.push_str("over all runs:\n");
         out.push_str(&t.to_string());
         out.push('\n');
+    }
+    if let Some(n) = report.cache_split_differs {
+        out.push_str(&format!(
+            "cache split differed between the paths in {n} of {} pairs\n",
+            report.summary.cases
+        ));
     }
     let s = &report.summary;
     out.push_str(&format!(

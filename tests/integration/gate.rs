@@ -77,13 +77,13 @@ fn the_example_suite_runs_green_offline_and_writes_every_report() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains(
-            "5 cases: 4 pass, 0 mismatch, 0 inconclusive, 0 error, 1 expected failure (exit 0)"
+            "6 cases: 5 pass, 0 mismatch, 0 inconclusive, 0 error, 1 expected failure (exit 0)"
         ),
         "{}",
         r.stdout
     );
     let (suites, tests, failures, errors, skipped) = junit_counts(&junit);
-    assert_eq!((suites, failures, errors), (5, 0, 0));
+    assert_eq!((suites, failures, errors), (6, 0, 0));
     assert!(
         tests > 50 && skipped >= 3,
         "{tests} tests, {skipped} skipped"
@@ -98,6 +98,30 @@ fn the_example_suite_runs_green_offline_and_writes_every_report() {
         (Some("gate"), Some(true), Some(0))
     );
     assert_eq!(report["summary"]["expected_failures"], 1);
+    // The cache case really caches: after the warm-up both paths read the whole prefix, split
+    // alike, and stay within the case's cost budget.
+    let cache = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "prompt-cache")
+        .unwrap();
+    for pair in cache["reports"].as_array().unwrap() {
+        let read = |side: &str| pair[side]["usage"]["cache_read"]["value"].as_u64().unwrap();
+        assert!(read("non_streaming") > 1024 && read("non_streaming") == read("streaming"));
+        assert!(
+            pair["warmup"].is_object() && pair["costs"]["warmup"]["usd"].as_f64().unwrap() > 0.0
+        );
+        let held = |inv: &str| {
+            pair["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["invariant"] == inv)
+                .all(|c| c["status"] == "held")
+        };
+        assert!(held("cache-split-parity") && held("cost-budget"), "{pair}");
+    }
     let md_text = std::fs::read_to_string(&md).unwrap();
     assert!(
         md_text.contains("### ✅ litellm-1.63.14 — expected-failure"),

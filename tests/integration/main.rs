@@ -5,6 +5,7 @@
 
 mod util;
 
+mod billing;
 mod compare;
 mod false_pass;
 mod gate;

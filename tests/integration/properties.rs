@@ -134,6 +134,7 @@ fn pair(api: Api, t: &Truth) -> (Capture, Vec<Event>) {
         }
         Api::Converse => converse_pair(t),
         Api::Chat => chat_pair(t),
+        Api::Responses => responses_pair(t),
     }
 }
 
@@ -187,11 +188,43 @@ fn chat_pair(t: &Truth) -> (Capture, Vec<Event>) {
     (buffered(Operation::ChatCompletions, vec![], body), events)
 }
 
+fn responses_usage(t: &Truth) -> Value {
+    json!({"input_tokens": t.prompt(), "output_tokens": t.output(),
+           "total_tokens": t.prompt() + t.output(),
+           "input_tokens_details": {"cached_tokens": t.cache_read, "cache_write_tokens": t.cache_write}})
+}
+
+fn responses_pair(t: &Truth) -> (Capture, Vec<Event>) {
+    let message =
+        json!({"type": "message", "content": [{"type": "output_text", "text": t.text()}]});
+    let body = json!({"status": "completed", "output": [message], "usage": responses_usage(t)});
+    let mut events =
+        vec![json!({"type": "response.created", "response": {"status": "in_progress"}})];
+    for p in &t.pieces {
+        events.push(json!({"type": "response.output_text.delta", "delta": p}));
+    }
+    events.push(json!({"type": "response.completed",
+        "response": {"status": "completed", "usage": responses_usage(t)}}));
+    let events = events
+        .into_iter()
+        .enumerate()
+        .map(|(seq, mut e)| {
+            e["sequence_number"] = json!(seq);
+            let kind = kind_of(&e);
+            let sse = format!("event: {kind}\ndata: {e}\n\n");
+            (kind, sse.into())
+        })
+        .collect();
+    (buffered(Operation::Responses, vec![], body), events)
+}
+
 fn streaming(api: Api, events: &[Event]) -> Capture {
     let raw: Vec<bytes::Bytes> = events.iter().map(|(_, b)| b.clone()).collect();
     let (_, op) = api.operations();
     let body = match op {
-        Operation::ChatCompletionsStream | Operation::MessagesStream => ResponseBody::Sse(raw),
+        Operation::ChatCompletionsStream
+        | Operation::MessagesStream
+        | Operation::ResponsesStream => ResponseBody::Sse(raw),
         _ => ResponseBody::Frames(raw),
     };
     let c = Capture::answered(op, 200, vec![], body);
@@ -215,6 +248,7 @@ fn audit(api: Api, ns: &Capture, st: &Capture) -> CaseReport {
     let pair = Pair {
         non_streaming: ns,
         streaming: st,
+        warmup: None,
         origin: None,
     };
     audit_pair(meta, pair, None, &Policy::default())
@@ -225,7 +259,8 @@ fn api() -> impl Strategy<Value = Api> {
         Just(Api::Invoke),
         Just(Api::Converse),
         Just(Api::Chat),
-        Just(Api::Messages)
+        Just(Api::Messages),
+        Just(Api::Responses)
     ]
 }
 
@@ -258,6 +293,8 @@ fn structural(kind: &str) -> bool {
             | "messageStop"
             | "metadata"
             | "[DONE]"
+            | "response.created"
+            | "response.completed"
     )
 }
 
@@ -357,6 +394,7 @@ fn keep_text(api: Api, bent: &[Event], good: &[Event]) -> Vec<Event> {
         Api::Invoke | Api::Messages => "content_block_delta",
         Api::Converse => "contentBlockDelta",
         Api::Chat => "delta",
+        Api::Responses => "response.output_text.delta",
     };
     let mut out: Vec<Event> = Vec::new();
     let mut good_text = good.iter().filter(|(k, _)| k == text_kind);

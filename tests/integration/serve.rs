@@ -113,14 +113,18 @@ fn malformed_requests_get_aws_errors_and_the_server_survives() {
 #[test]
 fn the_ledger_shows_a_cache_write_then_read() {
     let server = serve(&[]);
+    let system = long_system();
     let r = compare_against(
         &server,
         &[
             "--api",
             "invoke",
+            "--model",
+            CACHING_MODEL,
             "--system",
-            "You are terse and exact.",
+            &system,
             "--cache",
+            "--no-warmup",
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stdout);

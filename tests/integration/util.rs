@@ -7,6 +7,18 @@ pub use std::path::{Path, PathBuf};
 pub use std::process::{Child, Stdio};
 pub use std::time::{Duration, Instant};
 
+/// A model that caches on Bedrock's routes (from 1,024 tokens, both TTLs) and has a price.
+pub const CACHING_MODEL: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+/// A system prompt above the 1,024-token minimum cacheable prefix of [`CACHING_MODEL`] and
+/// of the gateway routes' unknown models (the one the example suite uses).
+pub const LONG_SYSTEM: &str = include_str!("../../prompts/billing-analyst.txt");
+
+/// [`LONG_SYSTEM`] as an owned string.
+pub fn long_system() -> String {
+    LONG_SYSTEM.to_string()
+}
+
 /// The committed fixture corpus.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
