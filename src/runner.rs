@@ -39,7 +39,7 @@ impl PairResult {
     pub fn upstream(&self) -> Option<Upstream> {
         self.upstream
             .as_ref()
-            .map(|u| Upstream::from_entries(&u.non_streaming, &u.streaming))
+            .map(|u| Upstream::from_entries(&u.non_streaming, &u.streaming, &u.warmup))
     }
 
     /// The captures as the pipeline takes them.
@@ -105,10 +105,11 @@ pub async fn execute(plan: &RunPlan, progress: &ProgressBar) -> anyhow::Result<V
                 pair.api
             );
             let upstream = match (&ledger, &pair.markers) {
-                (Some((url, doc)), Some((a, b))) => Some(UpstreamRecord {
+                (Some((url, doc)), Some(m)) => Some(UpstreamRecord {
                     ledger: url.to_string(),
-                    non_streaming: doc.entries_for(a),
-                    streaming: doc.entries_for(b),
+                    non_streaming: doc.entries_for(&m.non_streaming),
+                    streaming: doc.entries_for(&m.streaming),
+                    warmup: doc.entries_for(&m.warmup),
                 }),
                 _ => None,
             };
@@ -248,8 +249,15 @@ struct Sent {
     non_streaming: Capture,
     streaming: Capture,
     warmup: Option<Capture>,
-    /// The `--ledger` markers of the two requests.
-    markers: Option<(String, String)>,
+    /// The `--ledger` markers of the requests.
+    markers: Option<Markers>,
+}
+
+/// The `--ledger` correlation markers of one pair's requests.
+struct Markers {
+    non_streaming: String,
+    streaming: String,
+    warmup: String,
 }
 
 /// Send every (run, API) pair of one prompt, `concurrency` at a time, in job order.
@@ -267,8 +275,12 @@ async fn send_pairs(
     futures_util::stream::iter(jobs.into_iter().enumerate())
         .map(|(job, (run, api))| {
             let markers = with_ledger.then(|| {
-                let n = job as u64 * 2;
-                (ledger::marker(run_id, n), ledger::marker(run_id, n + 1))
+                let n = job as u64 * 3;
+                Markers {
+                    non_streaming: ledger::marker(run_id, n),
+                    streaming: ledger::marker(run_id, n + 1),
+                    warmup: ledger::marker(run_id, n + 2),
+                }
             });
             send_pair(target, prompt, run, api, markers, progress)
         })
@@ -282,20 +294,22 @@ async fn send_pair(
     prompt: &Prompt,
     run: u32,
     api: Api,
-    markers: Option<(String, String)>,
+    markers: Option<Markers>,
     progress: &ProgressBar,
 ) -> Sent {
     let (ns_op, st_op) = api.operations();
+    let marked = |m: Option<&String>| m.map_or_else(|| prompt.clone(), |m| prompt.with_marker(m));
     // The warm-up writes the prefix (or finds it written), so that both measured calls
-    // should read it; it carries no ledger marker, since it is never compared.
+    // should read it. Its marker sits after the cache breakpoint, like the others'.
     let warmup = match prompt.cache {
-        Some(c) if c.warmup => Some(target.call(ns_op, prompt).await),
+        Some(c) if c.warmup => {
+            let p = marked(markers.as_ref().map(|m| &m.warmup));
+            Some(target.call(ns_op, &p).await)
+        }
         _ => None,
     };
-    let (ns_prompt, st_prompt) = match &markers {
-        Some((a, b)) => (prompt.with_marker(a), prompt.with_marker(b)),
-        None => (prompt.clone(), prompt.clone()),
-    };
+    let ns_prompt = marked(markers.as_ref().map(|m| &m.non_streaming));
+    let st_prompt = marked(markers.as_ref().map(|m| &m.streaming));
     // Alternate which path goes first, so cache effects show up instead of hiding.
     let (non_streaming, streaming) = if run % 2 == 1 {
         let a = target.call(ns_op, &ns_prompt).await;

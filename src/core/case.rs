@@ -169,7 +169,7 @@ impl Costs {
         st: &Normalized,
         warmup: Option<&Normalized>,
     ) -> Costs {
-        let cost = |s: &Normalized| entry.rates.cost(entry.model, &s.usage);
+        let cost = |s: &Normalized| entry.rates.cost(entry.model, &s.billed_usage());
         Costs {
             model: entry.model.to_string(),
             prices: format!("{} of {}", table.source, table.retrieved),

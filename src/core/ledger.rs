@@ -144,14 +144,22 @@ pub struct Upstream {
     /// For the streaming request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub streaming: Option<UpstreamSide>,
+    /// For the warm-up call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<UpstreamSide>,
 }
 
 impl Upstream {
-    /// The upstream truth of a pair from the ledger entries carrying each side's marker.
-    pub fn from_entries(non_streaming: &[LedgerEntry], streaming: &[LedgerEntry]) -> Self {
+    /// The upstream truth of a pair from the ledger entries carrying each request's marker.
+    pub fn from_entries(
+        non_streaming: &[LedgerEntry],
+        streaming: &[LedgerEntry],
+        warmup: &[LedgerEntry],
+    ) -> Self {
         Upstream {
             non_streaming: upstream_side(non_streaming),
             streaming: upstream_side(streaming),
+            warmup: upstream_side(warmup),
         }
     }
 }

@@ -133,7 +133,7 @@ fn json_report_carries_provenance_for_every_number() {
     walk(&report, &mut numbers);
     assert!(numbers > 300, "only {numbers} numbers found");
     let summary = &report["summary"];
-    assert_eq!(summary["cases"], 22);
+    assert_eq!(summary["cases"], 24);
 }
 
 #[test]

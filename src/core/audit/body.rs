@@ -124,24 +124,33 @@ pub(super) fn total_is_sum(a: &mut Auditor, id: SideId, side: &Normalized) {
     };
     if total.value == sum {
         a.check(inv, Some(id), Status::Held);
-    } else {
-        a.violated_by(
-            inv,
-            Some(id),
-            Some(Field::Total),
-            format!(
-                "{} but input {} + cache_read {} + cache_write {} + output {} = {}",
-                show(Some(total)),
-                u.value(Field::Input).unwrap_or(0),
-                u.value(Field::CacheRead).unwrap_or(0),
-                u.value(Field::CacheWrite).unwrap_or(0),
-                out,
-                sum
-            ),
-            total.value,
-            sum,
-        );
+        return;
     }
+    let parts = match &u.prompt_inclusive {
+        Some(p) => format!("prompt {} + output {out}", p.value),
+        None => format!(
+            "input {} + cache_read {} + cache_write {} + output {out}",
+            u.value(Field::Input).unwrap_or(0),
+            u.value(Field::CacheRead).unwrap_or(0),
+            u.value(Field::CacheWrite).unwrap_or(0),
+        ),
+    };
+    let reasoning = u.value(Field::Reasoning).unwrap_or(0);
+    let why = if reasoning > 0 && count::sum([sum, reasoning]) == Some(total.value) {
+        format!(
+            ": the total counts the {reasoning} reasoning tokens a second time (they are inside output)"
+        )
+    } else {
+        String::new()
+    };
+    a.violated_by(
+        inv,
+        Some(id),
+        Some(Field::Total),
+        format!("{} but {parts} = {sum}{why}", show(Some(total))),
+        total.value,
+        sum,
+    );
 }
 
 /// Every channel's usage objects: where one carries a quantity twice, both figures agree.

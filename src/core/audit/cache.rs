@@ -68,6 +68,7 @@ pub(super) fn cache_split_parity(a: &mut Auditor, ns: &Normalized, st: &Normaliz
             .all(|(_, _, u)| u.is_some_and(|u| u.usage.is_some()))
         {
             against_upstream(a, &sides, !diffs.is_empty());
+            cache_unused_note(a, ns, st, ctx);
             return;
         }
     }
@@ -196,7 +197,7 @@ fn cache_unused_note(a: &mut Auditor, ns: &Normalized, st: &Normalized, ctx: &Co
         .any(|s| split(&s.usage)[1..3].iter().any(|n| *n > 0));
     if asked && !touched {
         a.find(Invariant::CacheSplitParity, Severity::Note, None, None,
-            "the requests mark a cache prefix but no call read or wrote the cache: the model does not cache on this route, or the prefix is below its minimum (1,024 to 4,096 tokens depending on the model)".into());
+            "the requests mark a cache prefix but no call read or wrote the cache: the model does not cache on this route, the prefix is below its minimum (1,024 to 4,096 tokens depending on the model), or a gateway did not forward the cache marker".into());
     }
 }
 
@@ -234,6 +235,30 @@ pub(super) fn cache_ttl_honored(a: &mut Auditor, id: SideId, side: &Normalized) 
     let other = if ttl == "1h" { "5-minute" } else { "1-hour" };
     a.violated_by(inv, Some(id), Some(wrong_field), format!(
         "the request asked for a {ttl} cache TTL but {wrong} of the {write} written tokens are reported as {other} writes ({wrong_field})"), wrong, 0);
+}
+
+/// With the upstream's own split: a write the request asked to keep for one TTL was kept by
+/// the upstream for that TTL (a gateway that drops or rewrites `ttl` on the way fails it).
+/// `cache-ttl-honored` again, on what the upstream did rather than what the gateway said.
+pub(super) fn ttl_forwarded(
+    a: &mut Auditor,
+    id: SideId,
+    side: &Normalized,
+    truth: &UsageSet,
+) -> bool {
+    let write = truth.value(Field::CacheWrite).unwrap_or(0);
+    let hour = truth.value(Field::CacheWrite1h).unwrap_or(0);
+    let kept = match side.request.cache_ttl.as_deref() {
+        Some("1h") if write > 0 && hour < write => Some(("1h", "5 minutes", write - hour)),
+        Some("5m") if hour > 0 => Some(("5m", "1 hour", hour)),
+        _ => None,
+    };
+    let Some((asked, kept_for, tokens)) = kept else {
+        return true;
+    };
+    a.violated_by(Invariant::CacheTtlHonored, Some(id), Some(Field::CacheWrite1h), format!(
+        "the request asked for a {asked} cache TTL but the upstream kept {tokens} of the {write} written tokens for {kept_for}: the gateway did not forward the TTL"), tokens, 0);
+    false
 }
 
 #[cfg(test)]
@@ -289,6 +314,7 @@ mod tests {
         let truthful = crate::core::ledger::Upstream {
             non_streaming: Some(up(usage(7, 0, 1500, 2))),
             streaming: Some(up(usage(7, 1500, 0, 2))),
+            warmup: None,
         };
         let ctx = Context {
             upstream: Some(&truthful),

@@ -36,9 +36,11 @@ pub(super) fn reported_cost(a: &mut Auditor, id: SideId, side: &Normalized, ctx:
         );
         return;
     };
-    let priced = ctx
-        .prices
-        .and_then(|p| p.rates.cost(p.model, &side.usage).map(|c| (p, c.usd)));
+    let priced = ctx.prices.and_then(|p| {
+        p.rates
+            .cost(p.model, &side.billed_usage())
+            .map(|c| (p, c.usd))
+    });
     let Some((entry, expected)) = priced else {
         for inv in [Invariant::ReportedCost, Invariant::CacheReadDiscount] {
             a.check(inv, Some(id), Status::NotApplicable);
@@ -87,7 +89,7 @@ fn cache_read_discount(
     let inv = Invariant::CacheReadDiscount;
     let read = side.usage.value(Field::CacheRead).unwrap_or(0);
     let discounted = p.rates.unit(Field::CacheRead) < p.rates.input;
-    let uncached = as_uncached(&side.usage);
+    let uncached = as_uncached(&side.billed_usage());
     let full = p.rates.cost(p.model, &uncached).map(|c| c.usd);
     let (true, true, Some(full)) = (read > 0, discounted, full) else {
         a.check(inv, Some(id), Status::NotApplicable);
@@ -187,6 +189,17 @@ fn compared_cost(inv: Invariant, u: &UsageSet, r: &Rates) -> Option<f64> {
     }
 }
 
+/// What one more token of `field` adds to a bill: its price, except reasoning, which is
+/// already inside output and only costs its premium over output, and a total, which nobody
+/// is billed by (its parts are).
+fn marginal(r: &Rates, field: Field) -> f64 {
+    match field {
+        Field::Reasoning => (r.unit(Field::Reasoning) - r.unit(Field::Output)).abs(),
+        Field::Total => 0.0,
+        f => r.unit(f),
+    }
+}
+
 /// Put a price on every violation that has one: a cross-path one costs the difference of
 /// the part of the two sides' costs it compares (and names the side that bills more); a
 /// one-sided one its token difference at the field's price. Base-tier prices throughout.
@@ -217,7 +230,7 @@ pub(super) fn price_findings(
         } else {
             f.field
                 .zip(f.delta)
-                .map(|(field, d)| (d as f64 * p.rates.unit(field), None))
+                .map(|(field, d)| (d as f64 * marginal(p.rates, field), None))
         };
         if let Some((usd_per_call, over_billed)) = priced.filter(|(u, _)| *u > 0.0) {
             f.cost = Some(FindingCost {

@@ -67,9 +67,9 @@ pub(super) fn cached_within_prompt(a: &mut Auditor, id: SideId, side: &Normalize
             Some(id),
             Some(Field::CacheRead),
             format!(
-                "cache tokens {} ({}) exceed {}: prompt_tokens must include them",
-                cached,
-                show(u.cache_read.as_ref().or(u.cache_write.as_ref())),
+                "cache tokens {cached} (read {}, write {}) exceed {}: prompt_tokens must include them",
+                show(u.cache_read.as_ref()),
+                show(u.cache_write.as_ref()),
                 show(Some(prompt))
             ),
         );
@@ -117,6 +117,8 @@ pub(super) fn ledger_parity(
         output_vs_upstream(a, id, g, truth, up),
         input_vs_upstream(a, id, g, truth, up),
         cache_vs_upstream(a, id, g, truth, up),
+        reasoning_vs_upstream(a, id, g, truth, up),
+        super::cache::ttl_forwarded(a, id, side, truth),
     ]
     .iter()
     .all(|&ok| ok);
@@ -148,8 +150,7 @@ fn output_vs_upstream(
         Some(id),
         Some(Field::Output),
         format!(
-            "the gateway reported output {} ({}) but its upstream reported {tv} ({})",
-            gv,
+            "the gateway reported output {} but its upstream reported {tv} ({})",
             show(g.output.as_ref()),
             upstream_source(up, Field::Output)
         ),
@@ -176,7 +177,10 @@ fn input_vs_upstream(
     }
     let up_input = truth.value(Field::Input).unwrap_or(0);
     let up_read = truth.value(Field::CacheRead).unwrap_or(0);
-    if count::sum([up_input, up_read]) == Some(gv) && gv != up_input {
+    // An OpenAI-shaped gateway's own prompt count, before any conversion.
+    let prompt = g.prompt_inclusive.as_ref().map_or(gv, |p| p.value);
+    if count::sum([up_input, up_read]) == Some(prompt) && prompt != tv {
+        let gv = prompt;
         a.find(inv, Severity::Note, Some(id), Some(Field::InputTotal), format!(
             "the gateway's prompt counts cache reads but not cache writes ({gv} = input {up_input} + cache_read {up_read}; upstream total {tv}): an older LiteLLM convention (PR #9838)"));
         return true;
@@ -184,6 +188,36 @@ fn input_vs_upstream(
     a.violated_by(inv, Some(id), Some(Field::InputTotal), format!(
         "the gateway reported total input {gv} but its upstream reported {tv} (input {up_input}, cache_read {up_read}, cache_write {}) for the same request ({})",
         truth.value(Field::CacheWrite).unwrap_or(0), up.request_id), gv, tv);
+    false
+}
+
+/// Reasoning, when the gateway reports it: a gateway that counts the thinking text itself (the
+/// upstream wire may not carry the count) reports an estimate, not the bill.
+fn reasoning_vs_upstream(
+    a: &mut Auditor,
+    id: SideId,
+    g: &UsageSet,
+    truth: &UsageSet,
+    up: &UpstreamSide,
+) -> bool {
+    let (Some(gv), Some(tv)) = (g.value(Field::Reasoning), truth.value(Field::Reasoning)) else {
+        return true;
+    };
+    if gv == tv {
+        return true;
+    }
+    a.violated_by(
+        Invariant::LedgerParity,
+        Some(id),
+        Some(Field::Reasoning),
+        format!(
+            "the gateway reported reasoning {} but its upstream counted {tv} ({}): an estimate from the thinking text, or a lost detail",
+            show(g.reasoning.as_ref()),
+            upstream_source(up, Field::Reasoning)
+        ),
+        gv,
+        tv,
+    );
     false
 }
 
@@ -196,7 +230,12 @@ fn cache_vs_upstream(
     up: &UpstreamSide,
 ) -> bool {
     let mut ok = true;
-    for f in [Field::CacheRead, Field::CacheWrite] {
+    for f in [
+        Field::CacheRead,
+        Field::CacheWrite,
+        Field::CacheWrite5m,
+        Field::CacheWrite1h,
+    ] {
         let Some(gv) = g.value(f) else { continue };
         let tv = truth.value(f).unwrap_or(0);
         if gv != tv {
@@ -206,7 +245,7 @@ fn cache_vs_upstream(
                 Some(id),
                 Some(f),
                 format!(
-                    "the gateway reported {f} {gv} ({}) but its upstream reported {tv} ({})",
+                    "the gateway reported {f} {} but its upstream reported {tv} ({})",
                     show(g.get(f)),
                     upstream_source(up, f)
                 ),
@@ -215,5 +254,17 @@ fn cache_vs_upstream(
             );
         }
     }
+    ttl_unreported_note(a, id, g, truth);
     ok
+}
+
+/// The gateway reports a cache write without its TTL split while the upstream kept (part of)
+/// it for an hour: whoever prices the gateway's numbers prices it as a 5-minute write.
+fn ttl_unreported_note(a: &mut Auditor, id: SideId, g: &UsageSet, truth: &UsageSet) {
+    let hour = truth.value(Field::CacheWrite1h).unwrap_or(0);
+    let split = g.cache_write_5m.is_some() || g.cache_write_1h.is_some();
+    if hour > 0 && !split && g.value(Field::CacheWrite).is_some_and(|w| w > 0) {
+        a.find(Invariant::LedgerParity, Severity::Note, Some(id), Some(Field::CacheWrite1h), format!(
+            "the gateway reports the cache write without its TTL, but its upstream kept {hour} tokens for 1 hour: whoever prices the gateway's numbers prices them as 5-minute writes"));
+    }
 }

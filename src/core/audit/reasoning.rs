@@ -43,7 +43,9 @@ pub(super) fn reasoning_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized
         );
         return;
     }
-    if let (Some(present), None) | (None, Some(present)) = (x, y) {
+    if let (Some(present), None) | (None, Some(present)) = (x, y)
+        && present.value > 0
+    {
         let missing = if x.is_none() {
             "non-streaming"
         } else {

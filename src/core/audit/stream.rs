@@ -2,7 +2,7 @@
 //! did not leave the `message_start` placeholder as the final output, and kept its cumulative
 //! counters cumulative (`shared/reference/wire-formats.md` §2.5, §5.3).
 
-use super::{Auditor, Invariant, SideId, Status, show};
+use super::{Auditor, Invariant, Severity, SideId, Status, show};
 use crate::core::capture::Operation;
 use crate::core::count;
 use crate::core::normalize::{Field, Kind, Normalized, Obs, UsageSet};
@@ -161,6 +161,10 @@ pub(super) fn no_placeholder(
 
 pub(super) fn stream_order(a: &mut Auditor, id: SideId, side: &Normalized) {
     let inv = Invariant::StreamOrder;
+    if let Some(i) = side.stream.as_ref().and_then(|f| f.trailing_done) {
+        a.find(inv, Severity::Note, Some(id), None, format!(
+            "event[{i}] data: [DONE] follows the terminal event: not part of the Responses protocol (a chat-completions habit); clients stop at it, usage is unaffected"));
+    }
     match side
         .stream
         .as_ref()

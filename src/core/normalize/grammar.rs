@@ -203,6 +203,11 @@ impl ResponsesOrder {
         if kind == "error" {
             return Ok(());
         }
+        if kind == "data: [DONE]" {
+            return Err(format!(
+                "{at} data: [DONE] before the terminal event: the stream was cut (and [DONE] is not part of the Responses protocol)"
+            ));
+        }
         if !self.started {
             if kind != "response.created" {
                 return Err(format!("{at} {kind} before response.created"));

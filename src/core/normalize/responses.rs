@@ -65,10 +65,17 @@ fn responses_usage(usage: &Value, at: &str) -> Result<UsageSet, NormalizeError> 
     Ok(set)
 }
 
-/// The text of a response object's `output` items (`output_text` parts of messages).
+/// The text of a response object's `output` items (`output_text` parts of messages; a
+/// `reasoning` item's text is left out, as the stream's `response.output_text.delta` events
+/// leave it out).
 fn output_text(response: &Value, side: &mut Normalized) {
     let items = response.get("output").and_then(Value::as_array);
-    for item in items.into_iter().flatten() {
+    let messages = items.into_iter().flatten().filter(|i| {
+        i.get("type")
+            .and_then(Value::as_str)
+            .is_none_or(|t| t == "message")
+    });
+    for item in messages {
         let parts = item.get("content").and_then(Value::as_array);
         for part in parts.into_iter().flatten() {
             if part.get("type").and_then(Value::as_str) == Some("output_text")
@@ -121,6 +128,17 @@ pub fn responses_stream(capture: &Capture) -> Result<Normalized, NormalizeError>
     for (index, raw) in sse_events(capture)?.iter().enumerate() {
         let (at, sse) = next_sse(&mut side, index, raw)?;
         if sse.data.is_empty() {
+            continue;
+        }
+        // Not part of the Responses protocol (a chat-completions habit some gateways keep):
+        // after the terminal event a note, before it an order violation (the stream was cut).
+        if sse.data.trim() == "[DONE]" {
+            let facts = side.stream.get_or_insert_default();
+            if facts.terminal_frame.is_some() {
+                facts.trailing_done = Some(index);
+            } else if let Err(v) = order.event(&at, "data: [DONE]", None) {
+                side.note_order(v);
+            }
             continue;
         }
         let event = parse_json(sse.data.as_bytes(), format!("{at} data"))?;

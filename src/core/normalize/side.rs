@@ -2,7 +2,7 @@
 //! text as a digest, stream facts, and the failure that ended it, if any.
 
 use super::request::RequestFacts;
-use super::usage::{Channels, UsageSet};
+use super::usage::{Channels, Kind, Obs, UsageSet};
 use crate::core::capture::{Capture, Operation};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
@@ -129,6 +129,10 @@ pub struct StreamFacts {
     /// The first event out of its format's order, with its place (`stream-order`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_violation: Option<String>,
+    /// Responses streams: the index of a `data: [DONE]` after the terminal event (not part of
+    /// the protocol, harmless to usage; clients stop at it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trailing_done: Option<usize>,
 }
 
 /// The normalized view of one side of a pair.
@@ -162,6 +166,25 @@ pub struct Normalized {
 }
 
 impl Normalized {
+    /// The usage as the provider bills it: a cache write reported without its TTL split is
+    /// billed at the TTL the request asked for (a 1-hour write stays a 1-hour write even when
+    /// a gateway's shape has no field for it).
+    pub fn billed_usage(&self) -> UsageSet {
+        let mut u = self.usage.clone();
+        let unsplit = u.cache_write_5m.is_none() && u.cache_write_1h.is_none();
+        if unsplit
+            && self.request.cache_ttl.as_deref() == Some("1h")
+            && let Some(w) = u.cache_write.clone()
+        {
+            u.cache_write_1h = Some(Obs {
+                source: format!("derived: {} at the requested 1h TTL", w.source),
+                kind: Kind::Derived,
+                ..w
+            });
+        }
+        u
+    }
+
     /// Keep the first event that broke the stream's grammar.
     pub(super) fn note_order(&mut self, violation: String) {
         let facts = self.stream.get_or_insert_default();
