@@ -9,6 +9,7 @@ exceptions (x-amzn-errortype) and mid-stream exception frames. Run by .ci/run:
 
 import base64
 import json
+import pathlib
 import sys
 
 import boto3
@@ -17,6 +18,9 @@ from botocore.config import Config
 
 URL = sys.argv[1]
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+# Claude 3 Haiku does not cache on Bedrock; Sonnet 4.5 does, from 1,024 tokens, with 1 hour.
+CACHING_MODEL = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+LONG_SYSTEM = (pathlib.Path(__file__).resolve().parents[2] / "prompts" / "billing-analyst.txt").read_text()
 PROFILE_ARN = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0"
 failures = []
 
@@ -93,13 +97,30 @@ if hasattr(client, "count_tokens"):
 else:
     check("count-tokens: this botocore knows CountTokens", False, botocore.__version__)
 
-# 6. Prompt caching: the second identical prefix reads what the first wrote.
-cached = dict(conv, system=[{"text": "You are terse and exact."}, {"cachePoint": {"type": "default"}}])
+# 6. Prompt caching: the second identical prefix reads what the first wrote; a short prefix and
+# a model that does not cache on Bedrock are processed uncached, without error.
+cached = dict(conv, modelId=CACHING_MODEL,
+              system=[{"text": LONG_SYSTEM}, {"cachePoint": {"type": "default"}}])
 first, second = client.converse(**cached)["usage"], client.converse(**cached)["usage"]
-check("cache: write then read", first.get("cacheWriteInputTokens", 0) > 0
+check("cache: write then read", first.get("cacheWriteInputTokens", 0) > 1024
       and second.get("cacheReadInputTokens") == first["cacheWriteInputTokens"], (first, second))
 check("cache: totalTokens includes cache", second["totalTokens"] == second["inputTokens"]
       + second["outputTokens"] + second["cacheReadInputTokens"], second)
+short = dict(conv, modelId=CACHING_MODEL,
+             system=[{"text": "You are terse and exact."}, {"cachePoint": {"type": "default"}}])
+u = client.converse(**short)["usage"]
+check("cache: below the minimum prefix nothing is cached",
+      u.get("cacheWriteInputTokens", 0) == 0 and u.get("cacheReadInputTokens", 0) == 0, u)
+u = client.converse(**dict(cached, modelId=MODEL))["usage"]
+check("cache: Claude 3 Haiku does not cache on Bedrock", u.get("cacheWriteInputTokens", 0) == 0, u)
+try:
+    hour = dict(cached, system=[{"text": LONG_SYSTEM + " (1h)"}, {"cachePoint": {"type": "default", "ttl": "1h"}}])
+    u = client.converse(**hour)["usage"]
+    details = {d["ttl"]: d["inputTokens"] for d in u.get("cacheDetails", [])}
+    check("cache: a 1-hour write is reported under 1h in cacheDetails",
+          details.get("1h") == u.get("cacheWriteInputTokens") and u["cacheWriteInputTokens"] > 0, u)
+except botocore.exceptions.ParamValidationError as e:
+    check("cache: this botocore knows cachePoint.ttl", False, e)
 
 # 7. Errors: a modelled HTTP error and a mid-stream exception frame.
 client.meta.events.register("before-send.bedrock-runtime.Converse", with_fault("throttle"))
