@@ -35,6 +35,16 @@ pub enum Command {
     Gate(GateArgs),
     /// Show the prices a model is costed at, and where they come from.
     Prices(PricesArgs),
+    /// Rewrite recorded fixtures (files or folders) in the current format, atomically.
+    Migrate(MigrateArgs),
+}
+
+/// `tokaudit migrate`.
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// Fixture files or folders (folders are searched for *.json recursively).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
 }
 
 /// A flag combination that cannot be run: exit 2, one line naming the flags.

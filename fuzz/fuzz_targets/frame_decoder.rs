@@ -1,7 +1,8 @@
 //! The event-stream frame decoder and the stream normalizers, on any bytes. Raw fuzz bytes
 //! almost never carry valid CRCs, so the harness repairs both CRCs of every length-prefixed
 //! frame before decoding: the fuzzer then explores headers, payloads and the normalizers
-//! behind them instead of stopping at the checksum.
+//! behind them instead of stopping at the checksum. Differential too: tokaudit's in-place
+//! frame reader must give the SDK decoder's verdict on every frame, and the same payload.
 #![no_main]
 
 use bytes::Bytes;
@@ -32,7 +33,19 @@ fuzz_target!(|data: &[u8]| {
         })
         .collect();
     for f in &frames {
-        let _ = decode_frame(f);
+        let mine = decode_frame(f);
+        let sdk = aws_smithy_eventstream::frame::read_message_from(f.clone());
+        let complete = f.len() >= MIN_FRAME_LEN
+            && u32::from_be_bytes([f[0], f[1], f[2], f[3]]) as usize == f.len();
+        if complete {
+            match (&mine, &sdk) {
+                (Ok(m), Ok(s)) => assert_eq!(m.payload, &s.payload()[..]),
+                // A frame the SDK reads but that lacks the message type is refused by tokaudit.
+                (Err(tokaudit::core::wire::eventstream::FrameError::MissingHeader(_)), Ok(_)) => {}
+                (Err(_), Err(_)) => {}
+                _ => panic!("verdicts differ: tokaudit {mine:?}, SDK {sdk:?}"),
+            }
+        }
     }
     for op in [
         Operation::InvokeModelWithResponseStream,

@@ -3,6 +3,7 @@
 
 mod compare;
 mod gate;
+mod migrate;
 mod prices;
 mod replay;
 mod serve;
@@ -46,6 +47,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Gate(args) => gate::run(args).await,
             Command::Prices(args) => prices::run(args),
+            Command::Migrate(args) => migrate::run(args),
         }
     });
     match result {

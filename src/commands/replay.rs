@@ -8,7 +8,7 @@ use crate::core::pipeline::{self, Pair};
 use crate::core::policy::Policy;
 use crate::core::summary::Report;
 use crate::files;
-use crate::fixture::Fixture;
+use crate::fixture::{Fixture, Replayable, load_streaming};
 use anyhow::{Context, bail};
 use std::path::Path;
 
@@ -19,32 +19,29 @@ pub fn audit_file(
     path: &Path,
     policy_for: impl FnOnce(&Fixture) -> Policy,
 ) -> (CaseReport, Option<Fixture>) {
-    let fx = match Fixture::load(path) {
-        Ok(fx) => fx,
+    let loaded = match load_streaming(path) {
+        Ok(l) => l,
         Err(e) => {
             let meta = unknown_meta(path);
             return (pipeline::malformed(meta, Some(path), &e.to_string()), None);
         }
     };
-    let captures = fx
-        .captures()
-        .and_then(|(ns, st)| Ok((ns, st, fx.warmup_capture()?)));
-    let report = match captures {
-        Ok((ns, st, warmup)) => {
-            let pair = Pair {
-                non_streaming: &ns,
-                streaming: &st,
-                warmup: warmup.as_ref(),
-                origin: Some(path),
-            };
-            let mut policy = policy_for(&fx);
-            if policy.price_model.is_none() {
-                policy.price_model = fx.price_model.clone();
-            }
-            pipeline::audit_pair(fx.meta(), pair, fx.upstream(), &policy)
-        }
-        Err(e) => pipeline::malformed(fx.meta(), Some(path), &e.to_string()),
+    let Replayable {
+        fixture: fx,
+        captures: (ns, st, warmup),
+        normalized,
+    } = loaded;
+    let pair = Pair {
+        non_streaming: &ns,
+        streaming: &st,
+        warmup: warmup.as_ref(),
+        origin: Some(path),
     };
+    let mut policy = policy_for(&fx);
+    if policy.price_model.is_none() {
+        policy.price_model = fx.price_model.clone();
+    }
+    let report = pipeline::audit_prepared(fx.meta(), pair, normalized, fx.upstream(), &policy);
     (report, Some(fx))
 }
 

@@ -11,7 +11,7 @@ use crate::core::audit;
 use crate::core::capture::Capture;
 use crate::core::case::{CaseMeta, CaseReport, Costs, Sides};
 use crate::core::ledger::Upstream;
-use crate::core::normalize::{Normalized, normalize};
+use crate::core::normalize::{NormalizeError, Normalized, normalize};
 use crate::core::policy::Policy;
 use crate::core::validate;
 use std::path::Path;
@@ -42,10 +42,26 @@ pub fn audit_pair(
     upstream: Option<Upstream>,
     policy: &Policy,
 ) -> CaseReport {
+    audit_prepared(meta, pair, Prenormalized::default(), upstream, policy)
+}
+
+/// Sides a reader already normalized on the way (non-streaming, streaming, warm-up), e.g. a
+/// long stream replayed frame by frame; `None` where the capture is to be normalized here.
+pub type Prenormalized = [Option<Result<Normalized, NormalizeError>>; 3];
+
+/// [`audit_pair`] for a pair some of whose sides were normalized while they were read (by the
+/// same normalizers): everything else is the same pipeline.
+pub fn audit_prepared(
+    meta: CaseMeta,
+    pair: Pair<'_>,
+    pre: Prenormalized,
+    upstream: Option<Upstream>,
+    policy: &Policy,
+) -> CaseReport {
     if let Err(e) = validate::pair(&meta, &pair) {
         return malformed(meta, pair.origin, &e);
     }
-    let sides = normalize_all(&pair);
+    let sides = normalize_all(&pair, pre);
     let (ns, st, warmup) = match sides {
         Ok(sides) => sides,
         Err(e) => return malformed(meta, pair.origin, &e),
@@ -66,14 +82,20 @@ pub fn audit_pair(
     CaseReport::audited(meta, Sides { ns, st, warmup }, upstream, audit, costs)
 }
 
-/// Both sides and the warm-up, normalized; an error names the side.
-fn normalize_all(pair: &Pair) -> Result<(Normalized, Normalized, Option<Normalized>), String> {
-    let ns = normalize(pair.non_streaming).map_err(|e| format!("non_streaming: {e}"))?;
-    let st = normalize(pair.streaming).map_err(|e| format!("streaming: {e}"))?;
-    let warmup = pair
-        .warmup
-        .map(|w| normalize(w).map_err(|e| format!("warmup: {e}")))
-        .transpose()?;
+/// Both sides and the warm-up, normalized (or taken as they were normalized while read); an
+/// error names the side.
+fn normalize_all(
+    pair: &Pair,
+    pre: Prenormalized,
+) -> Result<(Normalized, Normalized, Option<Normalized>), String> {
+    let [pre_ns, pre_st, pre_w] = pre;
+    let side = |name: &str, c: &Capture, pre: Option<Result<Normalized, NormalizeError>>| {
+        pre.unwrap_or_else(|| normalize(c))
+            .map_err(|e| format!("{name}: {e}"))
+    };
+    let ns = side("non_streaming", pair.non_streaming, pre_ns)?;
+    let st = side("streaming", pair.streaming, pre_st)?;
+    let warmup = pair.warmup.map(|w| side("warmup", w, pre_w)).transpose()?;
     Ok((ns, st, warmup))
 }
 

@@ -307,20 +307,8 @@ fn every_route_replays_from_its_recording_to_the_same_report() {
     ];
     for (route, extra) in runs {
         let dir = tempfile::tempdir().unwrap();
-        let live = run(tokaudit()
-            .args([
-                "compare",
-                "--prompt",
-                "Write Hi",
-                "--offline",
-                "--format",
-                "json",
-            ])
-            .args(["--model", model(route), "--system", LONG_SYSTEM, "--cache"])
-            .args(route)
-            .args(extra)
-            .arg("--record")
-            .arg(dir.path()));
+        let record = dir.path().to_str().unwrap();
+        let live = cached(route, &[extra, &["--record", record]].concat());
         let replayed = run(tokaudit()
             .arg("replay")
             .arg(dir.path())

@@ -317,16 +317,18 @@ fn a_run_killed_midway_leaves_valid_partial_reports() {
         .spawn()
         .unwrap();
     let started = Instant::now();
+    // The reports are rewritten one after the other (JSON, JUnit, Markdown): wait for the last.
     loop {
         let done = std::fs::read_to_string(&json)
             .ok()
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .is_some_and(|v| v["summary"]["cases"] == 1);
+            .is_some_and(|v| v["summary"]["cases"] == 1)
+            && std::fs::read_to_string(&md).is_ok_and(|t| t.contains("(incomplete: 1 of 2 cases)"));
         if done {
             break;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(20),
+            started.elapsed() < Duration::from_secs(60),
             "the first case never finished"
         );
         std::thread::sleep(Duration::from_millis(20));

@@ -145,6 +145,31 @@ fn a_hand_edited_view_is_refused() {
     );
 }
 
+/// The file as `--record` lays it out (one line per frame), with one frame's line edited.
+fn with_line_edit(from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(fixtures().join("invoke-write-hi.json")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains(from) && l.trim_start().starts_with("{\"raw\""))
+        .unwrap();
+    text.replacen(line, &line.replacen(from, to, 1), 1)
+}
+
+#[test]
+fn an_edited_view_in_a_recorded_layout_is_refused_on_the_fast_path_too() {
+    check(
+        with_line_edit(
+            "\"usage\":{\"output_tokens\":2}}}",
+            "\"usage\":{\"output_tokens\":9}}}",
+        ),
+        &["streaming: frame 5: `chunk` disagrees with `raw`"],
+    );
+    check(
+        with_line_edit("\":event-type\":\"chunk\"", "\":event-type\":\"chunky\""),
+        &["`headers` disagrees with `raw`"],
+    );
+}
+
 #[test]
 fn malformed_and_good_fixtures_together_still_report_both() {
     let dir = tempfile::tempdir().unwrap();

@@ -158,3 +158,66 @@ fn bad_flags_are_usage_errors() {
     let r = run(tokaudit().args(["compare", "--prompt", "x", "--runs", "0", "--offline"]));
     assert_eq!(r.code, 2);
 }
+
+/// Replay reads a recording in one pass, normalizing frames as they come; the whole-file
+/// loader and the capture normalizers must say exactly the same of every recording.
+#[test]
+fn one_pass_replay_and_whole_file_loading_give_the_same_report() {
+    use tokaudit::core::pipeline::{Pair, audit_pair};
+    use tokaudit::core::policy::Policy;
+    use tokaudit::fixture::Fixture;
+    let mut seen = 0;
+    for entry in std::fs::read_dir(fixtures()).unwrap() {
+        let path = entry.unwrap().path();
+        let fx = Fixture::load(&path).unwrap();
+        let (ns, st) = fx.captures().unwrap();
+        let warmup = fx.warmup_capture().unwrap();
+        let pair = Pair {
+            non_streaming: &ns,
+            streaming: &st,
+            warmup: warmup.as_ref(),
+            origin: Some(&path),
+        };
+        let policy = Policy {
+            price_model: fx.price_model.clone(),
+            ..Policy::default()
+        };
+        let whole = audit_pair(fx.meta(), pair, fx.upstream(), &policy);
+        let r = run(tokaudit()
+            .arg("replay")
+            .arg(&path)
+            .args(["--format", "json"]));
+        let streamed = &r.json()["cases"][0];
+        // Through text on both sides: JSON floats parse back to the nearest, not the same, f64.
+        let whole: Value = serde_json::from_str(&serde_json::to_string(&whole).unwrap()).unwrap();
+        assert_eq!(&whole, streamed, "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 20);
+}
+
+/// A recording laid out otherwise (keys reordered, views reformatted, `operation` after the
+/// frames) replays the same way, through the careful path.
+#[test]
+fn a_hand_laid_out_recording_replays_to_the_same_verdict() {
+    let text = std::fs::read_to_string(fixtures().join("converse-write-hi.json")).unwrap();
+    let mut fx: Value = serde_json::from_str(&text).unwrap();
+    let st = fx["streaming"].as_object_mut().unwrap();
+    let op = st.remove("operation").unwrap();
+    st.insert("operation".into(), op);
+    let pretty = serde_json::to_string_pretty(&fx).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hand.json");
+    std::fs::write(&path, pretty).unwrap();
+    let r = run(tokaudit()
+        .arg("replay")
+        .arg(&path)
+        .args(["--format", "json"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let original = run(tokaudit()
+        .arg("replay")
+        .arg(fixtures().join("converse-write-hi.json"))
+        .args(["--format", "json"]));
+    let rows = |v: &Value| v["cases"][0]["rows"].clone();
+    assert_eq!(rows(&r.json()), rows(&original.json()));
+}

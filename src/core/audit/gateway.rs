@@ -114,10 +114,12 @@ pub(super) fn ledger_parity(
     // Each comparison runs (so every differing field is reported), then the check holds only
     // when none differed.
     let held = [
-        output_vs_upstream(a, id, g, truth, up),
+        count_vs_upstream(a, (id, Field::Output, ""), g, truth, up),
         input_vs_upstream(a, id, g, truth, up),
         cache_vs_upstream(a, id, g, truth, up),
-        reasoning_vs_upstream(a, id, g, truth, up),
+        // A gateway that counts the thinking text itself (the upstream wire may not carry
+        // the count) reports an estimate, not the bill.
+        count_vs_upstream(a, (id, Field::Reasoning, REASONING_WHY), g, truth, up),
         super::cache::ttl_forwarded(a, id, side, truth),
     ]
     .iter()
@@ -127,19 +129,23 @@ pub(super) fn ledger_parity(
     }
 }
 
+/// Why a gateway's reasoning differs from its upstream's, most often.
+const REASONING_WHY: &str = ": an estimate from the thinking text, or a lost detail";
+
 fn upstream_source(up: &UpstreamSide, f: Field) -> String {
     format!("ledger {} {} {}", up.request_id, up.operation, f)
 }
 
-/// Output: no convention applies.
-fn output_vs_upstream(
+/// One count the gateway passes on with no convention (output, reasoning), when it reports
+/// it; `why` names the probable cause of a difference.
+fn count_vs_upstream(
     a: &mut Auditor,
-    id: SideId,
+    (id, field, why): (SideId, Field, &str),
     g: &UsageSet,
     truth: &UsageSet,
     up: &UpstreamSide,
 ) -> bool {
-    let (Some(gv), Some(tv)) = (g.value(Field::Output), truth.value(Field::Output)) else {
+    let (Some(gv), Some(tv)) = (g.value(field), truth.value(field)) else {
         return true;
     };
     if gv == tv {
@@ -148,11 +154,11 @@ fn output_vs_upstream(
     a.violated_by(
         Invariant::LedgerParity,
         Some(id),
-        Some(Field::Output),
+        Some(field),
         format!(
-            "the gateway reported output {} but its upstream reported {tv} ({})",
-            show(g.output.as_ref()),
-            upstream_source(up, Field::Output)
+            "the gateway reported {field} {} but its upstream reported {tv} ({}){why}",
+            show(g.get(field)),
+            upstream_source(up, field)
         ),
         gv,
         tv,
@@ -188,36 +194,6 @@ fn input_vs_upstream(
     a.violated_by(inv, Some(id), Some(Field::InputTotal), format!(
         "the gateway reported total input {gv} but its upstream reported {tv} (input {up_input}, cache_read {up_read}, cache_write {}) for the same request ({})",
         truth.value(Field::CacheWrite).unwrap_or(0), up.request_id), gv, tv);
-    false
-}
-
-/// Reasoning, when the gateway reports it: a gateway that counts the thinking text itself (the
-/// upstream wire may not carry the count) reports an estimate, not the bill.
-fn reasoning_vs_upstream(
-    a: &mut Auditor,
-    id: SideId,
-    g: &UsageSet,
-    truth: &UsageSet,
-    up: &UpstreamSide,
-) -> bool {
-    let (Some(gv), Some(tv)) = (g.value(Field::Reasoning), truth.value(Field::Reasoning)) else {
-        return true;
-    };
-    if gv == tv {
-        return true;
-    }
-    a.violated_by(
-        Invariant::LedgerParity,
-        Some(id),
-        Some(Field::Reasoning),
-        format!(
-            "the gateway reported reasoning {} but its upstream counted {tv} ({}): an estimate from the thinking text, or a lost detail",
-            show(g.reasoning.as_ref()),
-            upstream_source(up, Field::Reasoning)
-        ),
-        gv,
-        tv,
-    );
     false
 }
 

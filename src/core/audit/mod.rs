@@ -303,6 +303,12 @@ impl Auditor {
         }
     }
 
+    /// A cross-path check that cannot compare (e.g. the completions differ), with its finding.
+    pub(super) fn not_comparable(&mut self, inv: Invariant, field: Field, msg: String) {
+        self.check(inv, None, Status::NotComparable);
+        self.find(inv, Severity::NotComparable, None, Some(field), msg);
+    }
+
     /// A violated check with its finding.
     pub(super) fn violated(
         &mut self,

@@ -67,17 +67,10 @@ fn input_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
 fn output_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
     let inv = Invariant::OutputParity;
     if ns.text != st.text {
-        a.check(inv, None, Status::NotComparable);
-        a.find(
-            inv,
-            Severity::NotComparable,
-            None,
-            Some(Field::Output),
-            format!(
-                "completion texts differ ({} vs {} chars: {:?} vs {:?}), so output counts are not comparable",
-                ns.text.chars, st.text.chars, ns.text.preview, st.text.preview
-            ),
-        );
+        a.not_comparable(inv, Field::Output, format!(
+            "completion texts differ ({} vs {} chars: {:?} vs {:?}), so output counts are not comparable",
+            ns.text.chars, st.text.chars, ns.text.preview, st.text.preview
+        ));
         return;
     }
     let (Some(x), Some(y)) = (ns.usage.output.as_ref(), st.usage.output.as_ref()) else {

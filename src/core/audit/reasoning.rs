@@ -33,14 +33,8 @@ pub(super) fn reasoning_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized
         return;
     }
     if ns.text != st.text {
-        a.check(inv, None, Status::NotComparable);
-        a.find(
-            inv,
-            Severity::NotComparable,
-            None,
-            Some(Field::Reasoning),
-            "the completions differ, so their reasoning counts are not comparable".into(),
-        );
+        let msg = "the completions differ, so their reasoning counts are not comparable";
+        a.not_comparable(inv, Field::Reasoning, msg.into());
         return;
     }
     if let (Some(present), None) | (None, Some(present)) = (x, y)

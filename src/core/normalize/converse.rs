@@ -6,13 +6,14 @@
 //! accepted, never counted twice. `totalTokens` includes cache tokens.
 //! See `shared/reference/wire-formats.md` §3.
 
-use super::grammar::ConverseOrder;
+use super::grammar::{ConverseOrder, FrameAt};
 use super::read::{
     NormalizeError, buffered_body, failed_exchange, field_err, frames, next_frame, parse_json,
     parts_sum, reported, required,
 };
 use super::{Field, Kind, Normalized, Obs, UsageSet};
 use crate::core::capture::Capture;
+use crate::core::wire::eventstream::DecodedFrame;
 use serde_json::Value;
 
 /// Parse a Converse `TokenUsage` object.
@@ -136,6 +137,50 @@ pub fn converse_stream(capture: &Capture) -> Result<Normalized, NormalizeError> 
     Ok(side)
 }
 
+/// A text delta exactly as Bedrock writes one,
+/// `{"contentBlockIndex":N,"delta":{"text":"…"},"p":"…"}` (the padding optional), with no
+/// escape in the text: its block index and text. Anything else is `None` (and read by serde).
+fn bedrock_text_delta(payload: &[u8]) -> Option<(u64, &str)> {
+    let rest = payload.strip_prefix(b"{\"contentBlockIndex\":")?;
+    let (block, digits) = super::read::json_index(rest)?;
+    let rest = rest[digits..].strip_prefix(b",\"delta\":{\"text\":\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    let (text, tail) = rest.split_at(end);
+    let tail = tail.strip_prefix(b"\"}")?;
+    let padding_ok = tail == b"}"
+        || tail
+            .strip_prefix(b",\"p\":\"")
+            .and_then(|t| t.strip_suffix(b"\"}"))
+            .is_some_and(|p| p.iter().fold(true, |ok, c| ok & c.is_ascii_alphanumeric()));
+    if !padding_ok || !super::read::plain_json_text(text) {
+        return None;
+    }
+    Some((block, std::str::from_utf8(text).ok()?))
+}
+
+/// A `contentBlockDelta` payload, as far as the text path reads it (borrowed).
+#[derive(serde::Deserialize)]
+struct BlockDelta<'a> {
+    #[serde(rename = "contentBlockIndex")]
+    index: Option<u64>,
+    #[serde(borrow)]
+    delta: Option<DeltaText<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct DeltaText<'a> {
+    #[serde(borrow)]
+    text: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "reasoningContent", borrow)]
+    reasoning: Option<ReasoningText<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ReasoningText<'a> {
+    #[serde(borrow)]
+    text: Option<std::borrow::Cow<'a, str>>,
+}
+
 /// Incremental reducer over the frames of one ConverseStream response, in memory bounded by
 /// the largest frame.
 #[derive(Debug, Default)]
@@ -154,16 +199,52 @@ impl ConverseStream {
         let Some(frame) = next_frame(side, index, raw)? else {
             return Ok(false);
         };
-        let kind = frame.type_name.as_str();
+        self.push_event_frame(index, &frame, side)?;
+        Ok(true)
+    }
+
+    /// Consume one decoded, accepted event frame.
+    pub(super) fn push_event_frame(
+        &mut self,
+        index: usize,
+        frame: &DecodedFrame,
+        side: &mut Normalized,
+    ) -> Result<(), NormalizeError> {
+        let kind: &str = &frame.type_name;
+        // Text deltas are most of a long stream: read them without building a JSON tree, as
+        // Bedrock lays them out when it can, through serde's typed reader otherwise.
+        if kind == "contentBlockDelta"
+            && let Some((block, text)) = bedrock_text_delta(frame.payload)
+        {
+            if let Err(v) = self.order.event(&FrameAt(index), kind, Some(block)) {
+                side.note_order(v);
+            }
+            side.text.push(text);
+            return Ok(());
+        }
+        if kind == "contentBlockDelta"
+            && let Ok(delta) = serde_json::from_slice::<BlockDelta>(frame.payload)
+        {
+            if let Err(v) = self.order.event(&FrameAt(index), kind, delta.index) {
+                side.note_order(v);
+            }
+            let d = delta.delta.as_ref();
+            let text = d
+                .and_then(|d| d.text.as_deref())
+                .or_else(|| d.and_then(|d| d.reasoning.as_ref()?.text.as_deref()));
+            if let Some(t) = text {
+                side.text.push(t);
+            }
+            return Ok(());
+        }
         let at = format!("frame[{index}] {kind}");
         // Payloads are the union member's JSON with no wrapping key, plus `p` padding.
-        let event = parse_json(&frame.payload, format!("{at} payload"))?;
+        let event = parse_json(frame.payload, format!("{at} payload"))?;
         let block = event.get("contentBlockIndex").and_then(Value::as_u64);
-        if let Err(v) = self.order.event(&format!("frame[{index}]"), kind, block) {
+        if let Err(v) = self.order.event(&FrameAt(index), kind, block) {
             side.note_order(v);
         }
-        apply_converse_event(index, kind, &at, &event, side)?;
-        Ok(true)
+        apply_converse_event(index, kind, &at, &event, side)
     }
 
     /// The side's usage: the `metadata` event's, the only one a ConverseStream carries.
@@ -220,6 +301,29 @@ fn apply_converse_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As for InvokeModel: the Bedrock-layout reader agrees with serde or declines.
+    #[test]
+    fn the_fast_text_delta_reader_agrees_with_serde_or_declines() {
+        let take = [
+            r#"{"contentBlockIndex":0,"delta":{"text":"Hi"},"p":"abcdef"}"#,
+            r#"{"contentBlockIndex":7,"delta":{"text":"wörld"}}"#,
+        ];
+        for payload in take {
+            let (block, text) = bedrock_text_delta(payload.as_bytes()).unwrap();
+            let v: Value = serde_json::from_str(payload).unwrap();
+            assert_eq!(Some(block), v["contentBlockIndex"].as_u64());
+            assert_eq!(Some(text), v["delta"]["text"].as_str());
+        }
+        for payload in [
+            r#"{"contentBlockIndex":0,"delta":{"text":"a"b"},"p":"x"}"#,
+            r#"{"contentBlockIndex":0,"delta":{"text":"x"},"p":"a-b"}"#,
+            r#"{"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"x"}}}"#,
+            r#"{"contentBlockIndex":0,"delta":{"text":"x"},"p":"ab","q":1}"#,
+        ] {
+            assert_eq!(bedrock_text_delta(payload.as_bytes()), None, "{payload}");
+        }
+    }
     use crate::core::capture::{Operation, ResponseBody};
     use crate::core::normalize::Kind;
     use crate::core::wire::eventstream::encode_event;

@@ -16,8 +16,18 @@
 //!
 //! Sources: `shared/reference/wire-formats.md` §2.5, §3.3, §5.3, §6.2.
 
-/// Where an event sits, for messages (`frame[3]`, `event[3]`).
-type Place<'a> = &'a str;
+/// Where an event sits, for messages (`frame[3]`, `event[3]`); only rendered when an event
+/// is out of order, so the hot path formats nothing.
+type Place<'a> = &'a dyn std::fmt::Display;
+
+/// `frame[N]`, rendered on demand.
+pub(super) struct FrameAt(pub usize);
+
+impl std::fmt::Display for FrameAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "frame[{}]", self.0)
+    }
+}
 
 /// The Anthropic event order.
 #[derive(Debug, Default)]
@@ -304,25 +314,25 @@ mod tests {
             "messageStop",
             "metadata",
         ] {
-            o.event("f", k, Some(0)).unwrap();
+            o.event(&"f", k, Some(0)).unwrap();
         }
         assert!(
-            o.event("f9", "contentBlockDelta", Some(1))
+            o.event(&"f9", "contentBlockDelta", Some(1))
                 .unwrap_err()
                 .contains("after metadata")
         );
         let mut o = ConverseOrder::default();
-        o.event("f0", "messageStart", None).unwrap();
+        o.event(&"f0", "messageStart", None).unwrap();
         assert!(
-            o.event("f1", "metadata", None)
+            o.event(&"f1", "metadata", None)
                 .unwrap_err()
                 .contains("before messageStop")
         );
         let mut o = ConverseOrder::default();
-        o.event("f0", "messageStart", None).unwrap();
-        o.event("f1", "contentBlockStop", Some(0)).unwrap();
+        o.event(&"f0", "messageStart", None).unwrap();
+        o.event(&"f1", "contentBlockStop", Some(0)).unwrap();
         assert!(
-            o.event("f2", "contentBlockDelta", Some(0))
+            o.event(&"f2", "contentBlockDelta", Some(0))
                 .unwrap_err()
                 .contains("after its contentBlockStop")
         );
@@ -331,30 +341,30 @@ mod tests {
     #[test]
     fn responses_sequence_numbers_increase_and_the_terminal_is_last() {
         let mut o = ResponsesOrder::default();
-        o.event("e0", "response.created", Some(0)).unwrap();
-        o.event("e1", "response.output_text.delta", Some(1))
+        o.event(&"e0", "response.created", Some(0)).unwrap();
+        o.event(&"e1", "response.output_text.delta", Some(1))
             .unwrap();
         assert!(
-            o.event("e2", "response.output_text.delta", Some(1))
+            o.event(&"e2", "response.output_text.delta", Some(1))
                 .unwrap_err()
                 .contains("not after 1")
         );
         let mut o = ResponsesOrder::default();
-        o.event("e0", "response.created", Some(0)).unwrap();
-        o.event("e1", "response.completed", Some(1)).unwrap();
+        o.event(&"e0", "response.created", Some(0)).unwrap();
+        o.event(&"e1", "response.completed", Some(1)).unwrap();
         assert!(
-            o.event("e2", "response.output_text.delta", Some(2))
+            o.event(&"e2", "response.output_text.delta", Some(2))
                 .is_err()
         );
         let mut o = ResponsesOrder::default();
-        assert!(o.event("e0", "response.completed", Some(0)).is_err());
+        assert!(o.event(&"e0", "response.completed", Some(0)).is_err());
     }
 
     #[test]
     fn nothing_follows_done() {
         let mut o = ChatOrder::default();
-        o.event("event[0]", false).unwrap();
-        o.event("event[1]", true).unwrap();
-        assert!(o.event("event[2]", false).is_err());
+        o.event(&"event[0]", false).unwrap();
+        o.event(&"event[1]", true).unwrap();
+        assert!(o.event(&"event[2]", false).is_err());
     }
 }

@@ -6,15 +6,77 @@
 //! the last one wins, they are never summed), and in `amazon-bedrock-invocationMetrics` on
 //! the last chunk. See `shared/reference/wire-formats.md` §1, §2.
 
-use super::grammar::AnthropicOrder;
+use super::grammar::{AnthropicOrder, FrameAt};
 use super::read::{
     NormalizeError, buffered_body, count, failed_exchange, field_err, fields_sum, frames,
     next_frame, parse_json, put, reported, required,
 };
 use super::{Field, Kind, Normalized, Obs, UsageSet};
 use crate::core::capture::Capture;
+use crate::core::wire::eventstream::DecodedFrame;
 use base64::Engine;
 use serde_json::Value;
+
+/// The part of an Anthropic stream event the text path reads, borrowed from the chunk.
+#[derive(serde::Deserialize)]
+pub(super) struct EventHead<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    index: Option<u64>,
+    #[serde(borrow)]
+    delta: Option<DeltaHead<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct DeltaHead<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    text: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    thinking: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// A text delta exactly as Bedrock writes one,
+/// `{"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"…"}}`, with
+/// no escape in the text: its block index and text. Anything else is `None` (and read by
+/// serde).
+fn bedrock_text_delta(chunk: &[u8]) -> Option<(u64, &str)> {
+    let rest = chunk.strip_prefix(b"{\"type\":\"content_block_delta\",\"index\":")?;
+    let (block, digits) = super::read::json_index(rest)?;
+    let rest = rest[digits..].strip_prefix(b",\"delta\":{\"type\":\"text_delta\",\"text\":\"")?;
+    let text = rest.strip_suffix(b"\"}}")?;
+    if memchr::memchr2(b'"', b'\\', text).is_some() || !super::read::plain_json_text(text) {
+        return None;
+    }
+    Some((block, std::str::from_utf8(text).ok()?))
+}
+
+/// The base64 `bytes` of an InvokeModel stream chunk's payload, decoded (`p` is padding).
+pub fn chunk_bytes(index: usize, payload: &[u8]) -> Result<Vec<u8>, NormalizeError> {
+    #[derive(serde::Deserialize)]
+    struct Chunk<'a> {
+        #[serde(borrow)]
+        bytes: Option<std::borrow::Cow<'a, str>>,
+    }
+    let at = format!("frame[{index}]");
+    let outer: Chunk = serde_json::from_slice(payload)
+        .map_err(|e| field_err(format!("{at} payload"), format!("invalid JSON ({e})")))?;
+    let b64 = outer.bytes.ok_or_else(|| {
+        field_err(
+            format!("{at} payload.bytes"),
+            "missing; a chunk must carry base64 `bytes`",
+        )
+    })?;
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.as_bytes())
+        .map_err(|e| {
+            field_err(
+                format!("{at} payload.bytes"),
+                format!("invalid base64 ({e})"),
+            )
+        })
+}
 
 /// Header names of the token counts (lower-case, as recorded).
 pub const HEADER_INPUT: &str = "x-amzn-bedrock-input-token-count";
@@ -211,29 +273,67 @@ impl AnthropicStream {
         let Some(frame) = next_frame(side, index, raw)? else {
             return Ok(false);
         };
+        self.push_event_frame(index, &frame, None, side)
+    }
+
+    /// Consume one decoded, accepted event frame; `chunk` is its payload's `bytes` already
+    /// base64-decoded, when the caller has it (a replay checks the chunk view with it).
+    pub(super) fn push_event_frame(
+        &mut self,
+        index: usize,
+        frame: &DecodedFrame,
+        chunk: Option<&[u8]>,
+        side: &mut Normalized,
+    ) -> Result<bool, NormalizeError> {
         if frame.type_name != "chunk" {
             side.stream.get_or_insert_default().ignored_events += 1;
             return Ok(true);
         }
+        let decoded;
+        let inner = match chunk {
+            Some(c) => c,
+            None => {
+                decoded = chunk_bytes(index, frame.payload)?;
+                &decoded
+            }
+        };
+        // Text deltas are most of a long stream: read them without building a JSON tree, as
+        // Bedrock lays them out when it can, through serde's typed reader otherwise.
+        if let Some((block, text)) = bedrock_text_delta(inner) {
+            if let Err(v) = self
+                .order
+                .event(&FrameAt(index), "content_block_delta", Some(block))
+            {
+                side.note_order(v);
+            }
+            side.text.push(text);
+            return Ok(true);
+        }
+        if let Ok(head) = serde_json::from_slice::<EventHead>(inner)
+            && head.kind == "content_block_delta"
+        {
+            return Ok(self.text_delta(index, &head, side));
+        }
         let at = format!("frame[{index}]");
-        let outer = parse_json(&frame.payload, format!("{at} payload"))?;
-        // `p` is size-hiding padding: ignored on purpose.
-        let b64 = outer.get("bytes").and_then(Value::as_str).ok_or_else(|| {
-            field_err(
-                format!("{at} payload.bytes"),
-                "missing; a chunk must carry base64 `bytes`",
-            )
-        })?;
-        let inner_bytes = base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|e| {
-                field_err(
-                    format!("{at} payload.bytes"),
-                    format!("invalid base64 ({e})"),
-                )
-            })?;
-        let event = parse_json(&inner_bytes, format!("{at} chunk"))?;
+        let event = parse_json(inner, format!("{at} chunk"))?;
         self.apply(index, &at, &event, side)
+    }
+
+    /// A `content_block_delta`: its place in the grammar, and its text into the digest.
+    fn text_delta(&mut self, index: usize, head: &EventHead, side: &mut Normalized) -> bool {
+        if let Err(v) = self.order.event(&FrameAt(index), &head.kind, head.index) {
+            side.note_order(v);
+        }
+        let delta = head.delta.as_ref();
+        let text = match delta.and_then(|d| d.kind.as_deref()) {
+            Some("text_delta") => delta.and_then(|d| d.text.as_deref()),
+            Some("thinking_delta") => delta.and_then(|d| d.thinking.as_deref()),
+            _ => None,
+        };
+        if let Some(t) = text {
+            side.text.push(t);
+        }
+        true
     }
 
     /// Consume one decoded Anthropic event (from a Bedrock chunk or an SSE `data:` line).
@@ -247,7 +347,7 @@ impl AnthropicStream {
     ) -> Result<bool, NormalizeError> {
         let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
         let block = event.get("index").and_then(Value::as_u64);
-        if let Err(v) = self.order.event(at, kind, block) {
+        if let Err(v) = self.order.event(&at, kind, block) {
             side.note_order(v);
         }
         apply_anthropic_event(index, at, event, side)
@@ -387,6 +487,35 @@ fn apply_anthropic_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The Bedrock-layout reader of text deltas takes exactly what it can read right, and says
+    /// what serde says of it; anything else it leaves to serde.
+    #[test]
+    fn the_fast_text_delta_reader_agrees_with_serde_or_declines() {
+        let take = [
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#,
+            r#"{"type":"content_block_delta","index":12,"delta":{"type":"text_delta","text":"héllo wörld"}}"#,
+            r#"{"type":"content_block_delta","index":3,"delta":{"type":"text_delta","text":""}}"#,
+        ];
+        for chunk in take {
+            let (block, text) = bedrock_text_delta(chunk.as_bytes()).unwrap();
+            let v: Value = serde_json::from_str(chunk).unwrap();
+            assert_eq!(Some(block), v["index"].as_u64());
+            assert_eq!(Some(text), v["delta"]["text"].as_str());
+        }
+        let decline = [
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"b"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a
+b"}}"#,
+            r#"{"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"x"}}"#,
+            r#"{"type":"content_block_delta", "index":0,"delta":{"type":"text_delta","text":"x"}}"#,
+            "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"a\u{1}b\"}}",
+        ];
+        for chunk in decline {
+            assert_eq!(bedrock_text_delta(chunk.as_bytes()), None, "{chunk}");
+        }
+    }
     use crate::core::capture::{Operation, RecordedResponse, ResponseBody};
     use crate::core::wire::eventstream::{encode_event, encode_frame};
     use serde_json::json;

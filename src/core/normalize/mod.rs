@@ -25,6 +25,7 @@
 
 mod anthropic;
 mod converse;
+mod frames;
 mod grammar;
 mod invoke;
 mod openai;
@@ -36,7 +37,8 @@ mod usage;
 
 pub use anthropic::{messages, messages_stream};
 pub use converse::{converse, converse_stream};
-pub use invoke::{invoke, invoke_stream};
+pub use frames::FrameStream;
+pub use invoke::{chunk_bytes, invoke, invoke_stream};
 pub use openai::{COST_HEADER, chat, chat_stream};
 pub use read::NormalizeError;
 pub use request::{DEFAULT_CACHE_TTL, RequestFacts};

@@ -311,36 +311,65 @@ pub(super) fn frames(capture: &Capture) -> Result<&[bytes::Bytes], NormalizeErro
     }
 }
 
+/// A JSON array index at the start of `b` (no sign, no leading zero, at most nine digits):
+/// its value and its length. For the fast paths that read events as Bedrock lays them out.
+pub(super) fn json_index(b: &[u8]) -> Option<(u64, usize)> {
+    let digits = b.iter().take(10).take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 9 || (digits > 1 && b[0] == b'0') {
+        return None;
+    }
+    let value = b[..digits]
+        .iter()
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    Some((value, digits))
+}
+
+/// Whether string content needs no unescaping: no control character (which JSON forbids
+/// unescaped). The caller has ruled out quotes and backslashes.
+pub(super) fn plain_json_text(b: &[u8]) -> bool {
+    b.iter().fold(true, |ok, &c| ok & (c >= 0x20))
+}
+
 /// Count one event-stream frame into the stream facts and decode it (length and both CRCs
 /// checked). An exception or error frame ends the stream: it becomes the side's failure and
 /// `None` is returned.
-pub(super) fn next_frame(
+pub(super) fn next_frame<'a>(
     side: &mut Normalized,
     index: usize,
-    raw: &bytes::Bytes,
-) -> Result<Option<DecodedFrame>, NormalizeError> {
+    raw: &'a bytes::Bytes,
+) -> Result<Option<DecodedFrame<'a>>, NormalizeError> {
+    let frame = decode_frame(raw).map_err(|source| NormalizeError::Frame { index, source })?;
+    Ok(accept_frame(side, index, raw.len(), &frame).then_some(frame))
+}
+
+/// Count one decoded frame of `raw_len` bytes into the stream facts; an exception or error
+/// frame becomes the side's failure and `false` is returned.
+pub(super) fn accept_frame(
+    side: &mut Normalized,
+    index: usize,
+    raw_len: usize,
+    frame: &DecodedFrame,
+) -> bool {
     let facts = side.stream.get_or_insert_default();
     facts.frames += 1;
-    facts.bytes += raw.len();
-    let frame = decode_frame(raw).map_err(|source| NormalizeError::Frame { index, source })?;
+    facts.bytes += raw_len;
     if !frame.is_event() {
-        side.failure = Some(frame_failure(index, &frame));
-        return Ok(None);
+        side.failure = Some(frame_failure(index, frame));
+        return false;
     }
-    Ok(Some(frame))
+    true
 }
 
 /// Turn an exception or error frame into a [`Failure`].
 fn frame_failure(index: usize, frame: &DecodedFrame) -> Failure {
-    let message = serde_json::from_slice::<Value>(&frame.payload)
+    let message = serde_json::from_slice::<Value>(frame.payload)
         .ok()
         .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
         .or_else(|| {
             frame
-                .headers
-                .iter()
-                .find(|(k, _)| k == ":error-message")
-                .map(|(_, v)| v.clone())
+                .headers()
+                .find(|(k, _)| *k == ":error-message")
+                .map(|(_, v)| v.into_owned())
         })
         .unwrap_or_default();
     Failure {
@@ -349,7 +378,7 @@ fn frame_failure(index: usize, frame: &DecodedFrame) -> Failure {
         } else {
             "error"
         },
-        name: frame.type_name.clone(),
+        name: frame.type_name.to_string(),
         message,
         frame: Some(index),
         status: None,

@@ -193,6 +193,23 @@ impl Normalized {
         }
     }
 
+    /// A side of `operation` with nothing read yet (a reducer's scratch before the head of its
+    /// capture is known).
+    pub(super) fn empty(operation: Operation) -> Self {
+        Normalized {
+            operation,
+            attempts: 0,
+            status: None,
+            usage: UsageSet::default(),
+            channels: Channels::default(),
+            text: TextDigest::default(),
+            stop_reason: None,
+            stream: operation.is_streaming().then(StreamFacts::default),
+            failure: None,
+            request: RequestFacts::default(),
+        }
+    }
+
     pub(super) fn new(capture: &Capture) -> Self {
         Normalized {
             operation: capture.operation,

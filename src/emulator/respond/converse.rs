@@ -142,7 +142,7 @@ mod tests {
         let frames = split_frames(&body(resp).await);
         let kinds: Vec<String> = frames
             .iter()
-            .map(|f| decode_frame(f).unwrap().type_name)
+            .map(|f| decode_frame(f).unwrap().type_name.into_owned())
             .collect();
         assert_eq!(
             kinds,

@@ -87,7 +87,7 @@ mod tests {
             assert!(decode_frame(f).unwrap().is_event());
         }
         let last = decode_frame(frames.last().unwrap()).unwrap();
-        let payload: serde_json::Value = serde_json::from_slice(&last.payload).unwrap();
+        let payload: serde_json::Value = serde_json::from_slice(last.payload).unwrap();
         assert!(payload["p"].is_string(), "padding field present");
     }
 
