@@ -66,3 +66,7 @@ record converse-usage-wrong-nesting converse mismatch "usage-present" "ConverseS
 record invoke-stream-cut-by-exception invoke error "" "The stream is cut after the first delta by a modelStreamErrorException frame: a runtime error, not a mismatch." -- --prompt "Write 30 words" --emulator-fault stream-exception
 record invoke-stream-cut-without-stop invoke mismatch "stream-complete" "The stream stops after its content without message_delta or message_stop." -- --prompt "Write Hi" --emulator-fault cut-stream
 record converse-no-usage-non-streaming converse inconclusive "" "The non-streaming Converse body carries no usage at all (a proxy stripped it): nothing to compare, so inconclusive." -- --prompt "Write Hi" --emulator-fault no-body-usage
+
+# The metadata was added with Python's JSON writer: lay the files out as `--record` does
+# (one line per frame, views verbatim), which also makes their replay the fast one.
+"$bin" migrate "$out" >/dev/null

@@ -272,6 +272,22 @@ pub struct ServeArgs {
     /// List the faults and exit.
     #[arg(long)]
     pub list_faults: bool,
+    /// Ledger entries kept (the oldest are dropped first; read it in pages with
+    /// `?since=N&limit=M`).
+    #[arg(long, value_name = "N", default_value_t = defaults::LEDGER_SIZE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub ledger_size: usize,
+    /// Connections served at once; past it, new connections get a 503 and are closed.
+    #[arg(long, value_name = "N", default_value_t = defaults::MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, value_name = "SECS", default_value_t = defaults::HEADER_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout: u64,
+    /// Seconds a connection may sit with no byte in either direction before it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = defaults::IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Seconds the emulator has to start answering a request (then a 503).
+    #[arg(long, value_name = "SECS", default_value_t = defaults::REQUEST_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout: u64,
 }
 
 /// `tokaudit gate`.

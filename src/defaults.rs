@@ -40,3 +40,16 @@ pub const SUITE_FILE: &str = "tokaudit.toml";
 pub const SERVE_PORT: u16 = 8787;
 /// Largest request body the emulator accepts (Bedrock's own limit).
 pub const MAX_BODY_BYTES: usize = 25_000_000;
+/// Ledger entries the emulator keeps (about 400 bytes each); `serve --ledger-size`.
+pub const LEDGER_SIZE: usize = 100_000;
+/// Ledger entries one `GET /_tokaudit/ledger` returns at most (`?limit=`).
+pub const LEDGER_PAGE: usize = 1_000;
+/// Connections the emulator serves at once; `serve --max-connections`.
+pub const MAX_CONNECTIONS: usize = 1_024;
+/// Time a client has to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a connection may sit with no byte in either direction before it is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time the emulator has to start answering a request (its body then streams under the idle
+/// timeout).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);

@@ -72,16 +72,21 @@ struct Prepared {
     _emulator: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Run every pair of the plan, in name order (the order `replay` of the recorded folder
-/// gives). `progress` counts pairs.
-pub async fn execute(plan: &RunPlan, progress: &ProgressBar) -> anyhow::Result<Vec<PairResult>> {
+/// Run every pair of the plan and hand each to `on_pair` as it is done, in name order (the
+/// order `replay` of the recorded folder gives): each run's pairs are handed over together,
+/// sorted, as soon as the run is complete, so memory does not grow with `--runs`. With
+/// `--ledger`, a prompt's pairs wait for its ledger, read once after all of them. `progress`
+/// counts pairs.
+pub async fn execute(
+    plan: &RunPlan,
+    progress: &ProgressBar,
+    mut on_pair: impl FnMut(PairResult),
+) -> anyhow::Result<()> {
     let run_id = run_id();
-    let mut out = Vec::new();
     for (k, text) in plan.prompts.iter().enumerate() {
         // Each prompt starts from a fresh target: offline, a cold emulator (and cache), so a
         // prompt's verdict never depends on the prompts before it.
         let prepared = prepare(plan).await?;
-        let prefix = (plan.prompts.len() > 1).then(|| format!("p{}-", k + 1));
         let prompt = Prompt {
             model: plan.model.clone(),
             prompt: text.clone(),
@@ -92,40 +97,92 @@ pub async fn execute(plan: &RunPlan, progress: &ProgressBar) -> anyhow::Result<V
             thinking: plan.thinking,
             marker: None,
         };
-        let pairs = send_pairs(plan, &prepared.target, &prompt, run_id ^ k as u64, progress).await;
-        let ledger = match &plan.ledger {
-            Some(url) => Some((url, read_ledger(url).await)),
-            None => None,
-        };
-        for pair in pairs {
-            let name = format!(
-                "{}run-{:03}-{}",
-                prefix.as_deref().unwrap_or(""),
-                pair.run,
-                pair.api
-            );
-            let upstream = match (&ledger, &pair.markers) {
-                (Some((url, doc)), Some(m)) => Some(UpstreamRecord {
+        let names = Names::new(plan, k);
+        let mut waiting = Vec::new();
+        let mut run = Vec::new();
+        let mut pairs = send_pairs(plan, &prepared.target, &prompt, run_id ^ k as u64, progress);
+        while let Some(sent) = pairs.next().await {
+            run.push(sent);
+            if run.len() < plan.apis.len() {
+                continue;
+            }
+            run.sort_by_key(|s| s.api.to_string());
+            for sent in run.drain(..) {
+                let result = names.result(plan, &prepared, sent);
+                match plan.ledger {
+                    Some(_) => waiting.push(result),
+                    None => on_pair(result.0),
+                }
+            }
+        }
+        if let Some(url) = &plan.ledger {
+            let doc = read_ledger(url).await;
+            for (mut result, markers) in waiting {
+                result.upstream = markers.map(|m| UpstreamRecord {
                     ledger: url.to_string(),
                     non_streaming: doc.entries_for(&m.non_streaming),
                     streaming: doc.entries_for(&m.streaming),
                     warmup: doc.entries_for(&m.warmup),
-                }),
-                _ => None,
-            };
-            out.push(PairResult {
-                meta: meta(plan, &prepared, name, pair.api),
-                non_streaming: pair.non_streaming,
-                streaming: pair.streaming,
-                warmup: pair.warmup,
-                upstream,
-            });
+                });
+                on_pair(result);
+            }
         }
     }
     progress.finish_and_clear();
-    out.sort_by(|a, b| a.meta.name.cmp(&b.meta.name));
-    Ok(out)
+    Ok(())
 }
+
+/// Pair names whose text order is their run order: `run-001-invoke`, `p2-run-001-invoke`
+/// (numbers padded to the widest, so that `run-1000` sorts after `run-0999`).
+struct Names {
+    prefix: String,
+    width: usize,
+}
+
+impl Names {
+    fn new(plan: &RunPlan, prompt: usize) -> Names {
+        let digits = |n: usize| n.to_string().len();
+        let prefix = if plan.prompts.len() > 1 {
+            format!("p{:0w$}-", prompt + 1, w = digits(plan.prompts.len()))
+        } else {
+            String::new()
+        };
+        Names {
+            prefix,
+            width: digits(plan.runs as usize).max(MIN_RUN_DIGITS),
+        }
+    }
+
+    /// The result of a sent pair (its markers kept for the ledger, if any).
+    fn result(
+        &self,
+        plan: &RunPlan,
+        prepared: &Prepared,
+        sent: Sent,
+    ) -> (PairResult, Option<Markers>) {
+        let name = format!(
+            "{}run-{:0w$}-{}",
+            self.prefix,
+            sent.run,
+            sent.api,
+            w = self.width
+        );
+        let result = PairResult {
+            meta: meta(plan, prepared, name, sent.api),
+            non_streaming: sent.non_streaming,
+            streaming: sent.streaming,
+            warmup: sent.warmup,
+            upstream: None,
+        };
+        (result, sent.markers)
+    }
+}
+
+/// Ledger entries the in-process emulator of `--offline` keeps (no one reads them).
+const OFFLINE_LEDGER_SIZE: usize = 1_000;
+
+/// Digits of a run number at least (`run-001`).
+const MIN_RUN_DIGITS: usize = 3;
 
 fn meta(plan: &RunPlan, prepared: &Prepared, name: String, api: Api) -> CaseMeta {
     CaseMeta {
@@ -160,6 +217,8 @@ async fn prepare(plan: &RunPlan) -> anyhow::Result<Prepared> {
         Endpoint::Offline { region, faults } => {
             let em = Emulator::new(emulator::Config {
                 faults: faults.clone(),
+                // Nobody reads the in-process emulator's ledger: keep it small.
+                ledger_size: OFFLINE_LEDGER_SIZE,
                 ..emulator::Config::default()
             });
             let (addr, handle) = emulator::spawn(em, ([127, 0, 0, 1], 0).into())
@@ -260,20 +319,20 @@ struct Markers {
     warmup: String,
 }
 
-/// Send every (run, API) pair of one prompt, `concurrency` at a time, in job order.
-async fn send_pairs(
-    plan: &RunPlan,
-    target: &Target,
-    prompt: &Prompt,
+/// Send every (run, API) pair of one prompt, `concurrency` at a time; the stream yields them
+/// in job order (run by run), holding at most `concurrency` of them.
+fn send_pairs<'a>(
+    plan: &'a RunPlan,
+    target: &'a Target,
+    prompt: &'a Prompt,
     run_id: u64,
-    progress: &ProgressBar,
-) -> Vec<Sent> {
-    let jobs: Vec<(u32, Api)> = (1..=plan.runs)
-        .flat_map(|r| plan.apis.iter().map(move |a| (r, *a)))
-        .collect();
+    progress: &'a ProgressBar,
+) -> impl futures_util::Stream<Item = Sent> + Unpin + 'a {
+    let apis = plan.apis.clone();
+    let jobs = (1..=plan.runs).flat_map(move |r| apis.clone().into_iter().map(move |a| (r, a)));
     let with_ledger = plan.ledger.is_some();
-    futures_util::stream::iter(jobs.into_iter().enumerate())
-        .map(|(job, (run, api))| {
+    futures_util::stream::iter(jobs.enumerate())
+        .map(move |(job, (run, api))| {
             let markers = with_ledger.then(|| {
                 let n = job as u64 * 3;
                 Markers {
@@ -282,11 +341,9 @@ async fn send_pairs(
                     warmup: ledger::marker(run_id, n + 2),
                 }
             });
-            send_pair(target, prompt, run, api, markers, progress)
+            Box::pin(send_pair(target, prompt, run, api, markers, progress))
         })
         .buffered(plan.concurrency as usize)
-        .collect()
-        .await
 }
 
 async fn send_pair(

@@ -1,10 +1,9 @@
 //! `tokaudit compare`: one prompt, both paths, per API family, `--runs` times.
 
-use super::emit;
 use crate::cli::CompareArgs;
 use crate::core::pipeline;
 use crate::core::policy::Policy;
-use crate::core::summary::Report;
+use crate::report::stream::CaseWriter;
 use crate::runner::{self, PairResult};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -21,29 +20,36 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
     }
     let jobs = plan.runs as u64 * plan.apis.len() as u64 * plan.prompts.len() as u64;
     let progress = progress_bar(jobs, args.quiet);
-    let results = runner::execute(&plan, &progress).await?;
-    let mut cases = Vec::with_capacity(results.len());
-    for result in &results {
+    let mut writer = CaseWriter::new(
+        std::io::stdout().lock(),
+        args.format,
+        super::stdout_style(),
+        plan.runs > 1,
+    );
+    let mut failed = Ok(());
+    runner::execute(&plan, &progress, |result| {
+        if failed.is_err() {
+            return;
+        }
         if let Some(dir) = &args.record {
             let mut fixture = result.fixture();
             fixture.price_model = policy.price_model.clone();
             let path = dir.join(format!("{}.json", fixture.name));
-            fixture
-                .save(&path)
-                .with_context(|| format!("cannot write the fixture {}", path.display()))?;
+            if let Err(e) = fixture.save(&path) {
+                failed = Err(anyhow::Error::from(e)
+                    .context(format!("cannot write the fixture {}", path.display())));
+                return;
+            }
         }
-        let case = audit(result, &policy);
+        let case = audit(&result, &policy);
         if let Some(e) = &case.error {
             eprintln!("tokaudit: error: {}: {e}", case.meta.name);
         }
-        cases.push(case);
-    }
-    let report = if plan.runs > 1 {
-        Report::over_runs(cases)
-    } else {
-        Report::new(cases)
-    };
-    Ok(emit(&report, args.format))
+        writer.case(case);
+    })
+    .await?;
+    failed?;
+    Ok(writer.finish())
 }
 
 /// One live pair through the pipeline under `policy`.

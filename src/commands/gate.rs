@@ -206,11 +206,12 @@ async fn collect(case: &Case, args: &GateArgs) -> anyhow::Result<Vec<Input>> {
         timeout: Duration::from_secs(args.timeout),
     };
     let plan = case.plan(prompts, &mode).map_err(anyhow::Error::msg)?;
-    let results = runner::execute(&plan, &ProgressBar::hidden()).await?;
-    Ok(results
-        .into_iter()
-        .map(|r| Input::Live(Box::new(r)))
-        .collect())
+    let mut inputs = Vec::new();
+    runner::execute(&plan, &ProgressBar::hidden(), |r| {
+        inputs.push(Input::Live(Box::new(r)));
+    })
+    .await?;
+    Ok(inputs)
 }
 
 /// Replace the case's baseline with this run's fixtures.

@@ -11,12 +11,11 @@ mod serve;
 use crate::cli::{Cli, Command, PricingArgs, UsageError};
 use crate::core::policy::Policy;
 use crate::core::prices::Prices;
-use crate::core::summary::Report;
 use crate::exit;
-use crate::report::{self, Format, Style};
+use crate::report::Style;
 use anyhow::Context;
 use clap::Parser;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -95,13 +94,4 @@ fn stdout_style() -> Style {
     Style {
         color: color_enabled(),
     }
-}
-
-/// Print a report in the chosen format and return its exit code. A closed stdout (e.g. piped
-/// into `head`) is not an error.
-fn emit(report: &Report, format: Format) -> i32 {
-    let text = report::renderer(format, stdout_style()).report(report);
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-    report.exit_code
 }

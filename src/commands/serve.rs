@@ -6,6 +6,7 @@ use crate::plan;
 use anyhow::Context;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Run `serve`.
 pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
@@ -22,6 +23,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let emulator = Emulator::new(Config {
         faults: faults.clone(),
         max_body: args.max_body,
+        ledger_size: args.ledger_size,
+        max_connections: args.max_connections,
+        header_read_timeout: Duration::from_secs(args.header_read_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        request_timeout: Duration::from_secs(args.request_timeout),
     });
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(addr)

@@ -103,11 +103,21 @@ pub struct LedgerEntry {
     pub correlation: Option<String>,
 }
 
-/// The ledger document served at `/_tokaudit/ledger`.
+/// The ledger document served at `/_tokaudit/ledger`: one page of it, or (as read by
+/// [`fetch_ledger`](crate::provider::fetch_ledger)) every page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct LedgerDoc {
     /// Entries, oldest first.
     pub entries: Vec<LedgerEntry>,
+    /// The sequence number to ask for next (`?since=`).
+    #[serde(default)]
+    pub next: u64,
+    /// Whether entries remain after this page.
+    #[serde(default)]
+    pub more: bool,
+    /// Entries dropped by the server's ring before they were read.
+    #[serde(default)]
+    pub dropped: u64,
 }
 
 impl LedgerDoc {

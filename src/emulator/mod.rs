@@ -17,7 +17,7 @@ pub mod model;
 mod respond;
 mod server;
 
-pub use server::{no_delay, router, serve, spawn};
+pub use server::{router, serve, spawn};
 
 use crate::core::ledger::{LedgerEntry, Usage};
 use faults::FaultSpec;
@@ -35,6 +35,16 @@ pub struct Config {
     pub faults: Vec<FaultSpec>,
     /// Largest request body accepted, in bytes.
     pub max_body: usize,
+    /// Ledger entries kept (the oldest go first).
+    pub ledger_size: usize,
+    /// Connections served at once; past it, new ones get a 503 and are closed.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers.
+    pub header_read_timeout: std::time::Duration,
+    /// Time a connection may sit with no byte in either direction.
+    pub idle_timeout: std::time::Duration,
+    /// Time the emulator has to start answering a request.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -42,8 +52,39 @@ impl Default for Config {
         Config {
             faults: Vec::new(),
             max_body: crate::defaults::MAX_BODY_BYTES,
+            ledger_size: crate::defaults::LEDGER_SIZE,
+            max_connections: crate::defaults::MAX_CONNECTIONS,
+            header_read_timeout: crate::defaults::HEADER_READ_TIMEOUT,
+            idle_timeout: crate::defaults::IDLE_TIMEOUT,
+            request_timeout: crate::defaults::REQUEST_TIMEOUT,
         }
     }
+}
+
+/// Prompt-cache entries kept: past it, expired ones are dropped, then the rest (the real
+/// service evicts under pressure too).
+const CACHE_ENTRIES: usize = 100_000;
+/// Characters of a model id kept in the ledger.
+const LEDGER_MODEL_CHARS: usize = 256;
+
+/// The ledger: the last `capacity` entries, each with its sequence number (1, 2, …).
+#[derive(Debug, Default)]
+struct Ledger {
+    entries: std::collections::VecDeque<(u64, LedgerEntry)>,
+    recorded: u64,
+}
+
+/// One page of the ledger (`GET /_tokaudit/ledger?since=&limit=`).
+#[derive(Debug, serde::Serialize)]
+pub struct LedgerPage {
+    /// Entries after `since`, oldest first.
+    pub entries: Vec<LedgerEntry>,
+    /// The sequence number to ask for next (`?since=`).
+    pub next: u64,
+    /// Entries after `since` that were dropped before they were read (the ring was full).
+    pub dropped: u64,
+    /// Whether entries remain after this page.
+    pub more: bool,
 }
 
 /// Shared emulator state: the request counter, the prompt cache and the ledger.
@@ -52,7 +93,7 @@ pub struct Emulator {
     config: Config,
     requests: AtomicU64,
     cache: Mutex<HashMap<(String, u64), Instant>>,
-    ledger: Mutex<Vec<LedgerEntry>>,
+    ledger: Mutex<Ledger>,
 }
 
 /// A lock whose holder panicked is still usable: every update here is a single push or insert.
@@ -67,22 +108,63 @@ impl Emulator {
             config,
             requests: AtomicU64::new(0),
             cache: Mutex::new(HashMap::new()),
-            ledger: Mutex::new(Vec::new()),
+            ledger: Mutex::new(Ledger::default()),
         })
     }
 
-    /// A copy of the ledger.
+    /// A copy of the entries kept.
     pub fn ledger(&self) -> Vec<LedgerEntry> {
-        lock(&self.ledger).clone()
+        lock(&self.ledger)
+            .entries
+            .iter()
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    /// At most `limit` entries recorded after sequence number `since`.
+    pub fn ledger_page(&self, since: u64, limit: usize) -> LedgerPage {
+        let l = lock(&self.ledger);
+        let oldest = l.entries.front().map_or(l.recorded + 1, |(seq, _)| *seq);
+        let after: Vec<&(u64, LedgerEntry)> = l
+            .entries
+            .iter()
+            .filter(|(seq, _)| *seq > since)
+            .take(limit + 1)
+            .collect();
+        let more = after.len() > limit;
+        let page: Vec<LedgerEntry> = after.iter().take(limit).map(|(_, e)| e.clone()).collect();
+        let next = after[..after.len().min(limit)]
+            .last()
+            .map_or(since.max(oldest - 1), |(s, _)| *s);
+        LedgerPage {
+            entries: page,
+            next,
+            dropped: oldest.saturating_sub(since + 1),
+            more,
+        }
     }
 
     /// Forget every entry.
     pub fn reset_ledger(&self) {
-        lock(&self.ledger).clear();
+        lock(&self.ledger).entries.clear();
     }
 
-    fn record(&self, entry: LedgerEntry) {
-        lock(&self.ledger).push(entry);
+    fn record(&self, mut entry: LedgerEntry) {
+        if entry.model.chars().count() > LEDGER_MODEL_CHARS {
+            entry.model = entry
+                .model
+                .chars()
+                .take(LEDGER_MODEL_CHARS)
+                .collect::<String>()
+                + "…";
+        }
+        let mut l = lock(&self.ledger);
+        l.recorded += 1;
+        let seq = l.recorded;
+        l.entries.push_back((seq, entry));
+        while l.entries.len() > self.config.ledger_size {
+            l.entries.pop_front();
+        }
     }
 
     /// The 0-based number of the next request.
@@ -123,6 +205,12 @@ impl Emulator {
         let now = Instant::now();
         let hit = {
             let mut cache = lock(&self.cache);
+            if cache.len() >= CACHE_ENTRIES {
+                cache.retain(|_, exp| *exp > now);
+                if cache.len() >= CACHE_ENTRIES {
+                    cache.clear();
+                }
+            }
             let k = (model.to_string(), key);
             let hit = cache.get(&k).is_some_and(|exp| *exp > now);
             cache.insert(k, now + req.cache_ttl.duration());
@@ -181,6 +269,46 @@ mod tests {
         assert_eq!(first.input + first.cache_write, req.input_total);
         let other = truth(&em, SONNET_37, &req).unwrap();
         assert_eq!(other.cache_write, req.cache_prefix, "caches are per model");
+    }
+
+    #[test]
+    fn the_ledger_keeps_the_newest_entries_and_truncates_long_model_ids() {
+        let em = Emulator::new(Config {
+            ledger_size: 2,
+            ..Config::default()
+        });
+        for i in 0..3 {
+            em.record(LedgerEntry {
+                request_id: format!("r{i}"),
+                operation: "Converse".into(),
+                model: "m".repeat(if i == 2 { 10_000 } else { 1 }),
+                status: 200,
+                truth: None,
+                reported: None,
+                faults: vec![],
+                correlation: None,
+            });
+        }
+        let kept = em.ledger();
+        assert_eq!(
+            kept.iter()
+                .map(|e| e.request_id.as_str())
+                .collect::<Vec<_>>(),
+            ["r1", "r2"]
+        );
+        assert_eq!(
+            kept[1].model.chars().count(),
+            LEDGER_MODEL_CHARS + 1,
+            "truncated, with an ellipsis"
+        );
+        let page = em.ledger_page(0, 1);
+        assert_eq!(
+            (page.dropped, page.next, page.more, page.entries.len()),
+            (1, 2, true, 1)
+        );
+        let page = em.ledger_page(2, 1);
+        assert_eq!((page.dropped, page.next, page.more), (0, 3, false));
+        assert!(em.ledger_page(3, 10).entries.is_empty());
     }
 
     #[test]

@@ -28,13 +28,33 @@ impl Target {
     }
 }
 
-/// Read a ledger document (the emulator's `GET /_tokaudit/ledger`). Every count is read
-/// strictly: a malformed entry makes the whole document unusable, never a silent skip.
+/// Read a ledger (the emulator's `GET /_tokaudit/ledger`), page by page from the start. Every
+/// count is read strictly: a malformed entry makes the whole document unusable, never a
+/// silent skip. A server that does not page answers with everything at once.
 pub async fn fetch_ledger(url: &str) -> Result<LedgerDoc, String> {
     let client = reqwest::Client::builder()
         .timeout(crate::defaults::LEDGER_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;
+    let mut doc = LedgerDoc::default();
+    let mut since = 0;
+    loop {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let page_url = format!(
+            "{url}{sep}since={since}&limit={}",
+            crate::defaults::LEDGER_PAGE
+        );
+        let page = fetch_page(&client, &page_url).await?;
+        doc.dropped += page.dropped;
+        doc.entries.extend(page.entries);
+        if !page.more || page.next <= since {
+            return Ok(doc);
+        }
+        since = page.next;
+    }
+}
+
+async fn fetch_page(client: &reqwest::Client, url: &str) -> Result<LedgerDoc, String> {
     let resp = client.get(url).send().await.map_err(|e| e.to_string())?;
     let status = resp.status();
     let text = resp.text().await.map_err(|e| e.to_string())?;

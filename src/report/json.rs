@@ -14,13 +14,55 @@
 //! case `name, line, verdict, outcome, expect, error, reports[]` (each a case as above).
 
 use super::Render;
+use crate::core::case::CaseReport;
 use crate::core::gate::GateReport;
-use crate::core::summary::Report;
+use crate::core::summary::{Closing, Report, SCHEMA_VERSION, Tool};
 use serde::Serialize;
 
 /// The JSON renderer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json;
+
+/// A report's JSON written in pieces, case by case: the same text `serde_json`'s pretty printer
+/// gives for the whole [`Report`], so a streamed report and a collected one are identical.
+pub fn head() -> String {
+    let tool = serde_json::to_string_pretty(&Tool::this()).expect("serializes");
+    format!(
+        "{{\n  \"schema_version\": {SCHEMA_VERSION},\n  \"tool\": {},\n  \"cases\": [",
+        indent(&tool, 2)
+    )
+}
+
+/// Case number `i` of the `cases` array.
+pub fn case(c: &CaseReport, i: usize) -> String {
+    let text = serde_json::to_string_pretty(c).expect("cases serialize");
+    format!(
+        "{}\n    {}",
+        if i == 0 { "" } else { "," },
+        indent(&text, 4)
+    )
+}
+
+/// The end of the `cases` array and the closing figures.
+pub fn closing(closing: &Closing, any_case: bool) -> String {
+    let mut out = String::from(if any_case { "\n  ]" } else { "]" });
+    let value = serde_json::to_value(closing).expect("serializes");
+    for (k, v) in value.as_object().into_iter().flatten() {
+        let text = serde_json::to_string_pretty(v).expect("serializes");
+        out.push_str(&format!(
+            ",\n  {}: {}",
+            serde_json::Value::from(k.as_str()),
+            indent(&text, 2)
+        ));
+    }
+    out.push_str("\n}\n");
+    out
+}
+
+/// Indent every line but the first by `n` spaces.
+fn indent(text: &str, n: usize) -> String {
+    text.replace('\n', &format!("\n{}", " ".repeat(n)))
+}
 
 fn pretty(value: &impl Serialize) -> String {
     let mut s = serde_json::to_string_pretty(value).expect("reports always serialize");
@@ -30,7 +72,12 @@ fn pretty(value: &impl Serialize) -> String {
 
 impl Render for Json {
     fn report(&self, report: &Report) -> String {
-        pretty(report)
+        let mut out = head();
+        for (i, c) in report.cases.iter().enumerate() {
+            out.push_str(&case(c, i));
+        }
+        out.push_str(&closing(&report.closing, !report.cases.is_empty()));
+        out
     }
 
     fn gate(&self, report: &GateReport) -> String {

@@ -12,10 +12,15 @@ pub struct Markdown;
 
 impl Render for Markdown {
     fn report(&self, report: &Report) -> String {
-        let s = &report.summary;
+        let s = &report.closing.summary;
         let mut out = format!(
             "## tokaudit: {}\n\n| cases | pass | mismatch | inconclusive | error |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |\n\n",
-            report.verdict, s.cases, s.pass, s.mismatch, s.inconclusive, s.error
+            report.verdict(),
+            s.cases,
+            s.pass,
+            s.mismatch,
+            s.inconclusive,
+            s.error
         );
         for case in &report.cases {
             pair(&mut out, case);

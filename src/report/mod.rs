@@ -5,6 +5,7 @@
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod stream;
 pub mod table;
 
 use crate::core::audit::{Finding, FindingCost};

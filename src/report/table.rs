@@ -5,7 +5,7 @@ use super::{Render, Style};
 use crate::core::audit::{Severity, Verdict};
 use crate::core::case::{CaseReport, Cell, Row, RowStatus};
 use crate::core::gate::{GateCase, GateReport};
-use crate::core::summary::Report;
+use crate::core::summary::{Closing, Report};
 use comfy_table::{Attribute, Cell as TCell, Color, ContentArrangement, Table as Grid, presets};
 
 /// The table renderer.
@@ -17,8 +17,13 @@ pub struct Table {
 
 impl Render for Table {
     fn report(&self, report: &Report) -> String {
-        let mut out = render_cases(&report.cases, self.style);
-        spread_and_summary(&mut out, report, self.style);
+        let mut shown = Shown::default();
+        let mut out: String = report
+            .cases
+            .iter()
+            .map(|c| self.streamed_case(c, &mut shown))
+            .collect();
+        out.push_str(&self.closing(&report.closing, &shown));
         out
     }
 
@@ -160,6 +165,45 @@ fn case_table(case: &CaseReport, style: Style) -> Grid {
     t
 }
 
+/// Passing cases shown in full before the table keeps to the others: a run of a million pairs
+/// prints the pairs that say something, and the spread.
+pub const PASSING_SHOWN: usize = 20;
+
+/// What the table has printed so far.
+#[derive(Debug, Default)]
+pub struct Shown {
+    passing: usize,
+    hidden: usize,
+}
+
+impl Table {
+    /// One case of a report as it finishes: its table and findings, unless it passed and
+    /// [`PASSING_SHOWN`] passing cases were shown already.
+    pub fn streamed_case(&self, case: &CaseReport, shown: &mut Shown) -> String {
+        if case.verdict == Verdict::Pass {
+            if shown.passing >= PASSING_SHOWN {
+                shown.hidden += 1;
+                return String::new();
+            }
+            shown.passing += 1;
+        }
+        render_cases(std::slice::from_ref(case), self.style)
+    }
+
+    /// What ends a report: the spread over runs, the hidden passing cases, the summary line.
+    pub fn closing(&self, closing: &Closing, shown: &Shown) -> String {
+        let mut out = String::new();
+        if shown.hidden > 0 {
+            out.push_str(&format!(
+                "({} more passing cases not shown; --format json lists every case)\n",
+                shown.hidden
+            ));
+        }
+        spread_and_summary(&mut out, closing, self.style);
+        out
+    }
+}
+
 /// A table and findings per case.
 fn render_cases(cases: &[CaseReport], style: Style) -> String {
     let mut out = String::new();
@@ -208,7 +252,7 @@ fn render_cases(cases: &[CaseReport], style: Style) -> String {
     out
 }
 
-fn spread_and_summary(out: &mut String, report: &Report, style: Style) {
+fn spread_and_summary(out: &mut String, report: &Closing, style: Style) {
     if !report.spread.is_empty() {
         let mut t = Grid::new();
         t.load_style(presets::UTF8_FULL_CONDENSED);

@@ -73,6 +73,31 @@ fn post(url: &str, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, S
     (status, head.to_ascii_lowercase(), body.to_string())
 }
 
+/// A GET, read whole: status and body (chunked bodies are left as they come).
+fn get(url: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
 /// Bad JSON, an oversized body, an unknown route, a wrong method, a bad fault header:
 /// each an AWS-style error, and the server keeps serving.
 #[test]
@@ -185,4 +210,137 @@ fn a_server_wide_fault_is_reported() {
     let r = compare_against(&server, &["--api", "invoke"]);
     assert_eq!(r.code, 1);
     assert_eq!(violations(&r.json()["cases"][0]), ["metrics-match-events"]);
+}
+
+/// Read what the server sends on `s` until it closes, or `limit` passes.
+fn read_until_closed(s: &mut std::net::TcpStream, limit: Duration) -> (String, bool) {
+    use std::io::Read;
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&out).into_owned(), true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&out).into_owned(), false),
+        }
+    }
+}
+
+fn connect(server: &Server) -> std::net::TcpStream {
+    std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap()
+}
+
+#[test]
+fn at_the_connection_limit_idle_connections_make_room_and_busy_ones_get_a_503() {
+    use std::io::Write;
+    let server = serve_with(&[], &["--max-connections", "2"]);
+    // Two idle connections fill the pool; a real client still gets served (the idlest is
+    // closed for it).
+    let (_a, _b) = (connect(&server), connect(&server));
+    std::thread::sleep(Duration::from_millis(200));
+    let r = compare_against(&server, &["--api", "invoke"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Two requests in flight fill it with busy connections: a third connection gets a 503.
+    let slow = || {
+        let mut s = connect(&server);
+        let body = r#"{"messages":[{"role":"user","content":[{"text":"Hi"}]}]}"#;
+        let req = format!(
+            "POST /model/m/converse HTTP/1.1\r\nhost: x\r\nx-tokaudit-fault: slow-first-byte=3000\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        s
+    };
+    let (_c, _d) = (slow(), slow());
+    std::thread::sleep(Duration::from_millis(300));
+    let mut e = connect(&server);
+    let (text, closed) = read_until_closed(&mut e, Duration::from_secs(5));
+    assert!(closed && text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("ServiceUnavailableException") && text.contains("--max-connections"));
+}
+
+#[test]
+fn idle_connections_and_slow_headers_are_closed_and_a_slow_answer_is_a_503() {
+    use std::io::Write;
+    let flags = [
+        "--idle-timeout",
+        "1",
+        "--header-read-timeout",
+        "1",
+        "--request-timeout",
+        "1",
+    ];
+    let server = serve_with(&["slow-first-byte=3000"], &flags);
+    let started = Instant::now();
+    let (_, closed) = read_until_closed(&mut connect(&server), Duration::from_secs(10));
+    assert!(
+        closed && started.elapsed() < Duration::from_secs(5),
+        "an idle connection is closed"
+    );
+    let mut partial = connect(&server);
+    partial
+        .write_all(b"POST /model/m/converse HTTP/1.1\r\nhost: x\r\n")
+        .unwrap();
+    let (_, closed) = read_until_closed(&mut partial, Duration::from_secs(10));
+    assert!(
+        closed,
+        "a client that never finishes its headers is dropped"
+    );
+    let (status, _, _) = post(
+        &server.url,
+        "/model/m/converse",
+        br#"{"messages":[{"role":"user","content":[{"text":"Hi"}]}]}"#,
+        &[],
+    );
+    assert_eq!(
+        status, 503,
+        "the slow-first-byte fault outlasts the request timeout"
+    );
+}
+
+#[test]
+fn the_ledger_is_a_ring_read_in_pages() {
+    let server = serve_with(&[], &["--ledger-size", "3"]);
+    for _ in 0..5 {
+        let (status, _, _) = post(
+            &server.url,
+            "/model/m/converse",
+            br#"{"messages":[{"role":"user","content":[{"text":"Hi"}]}]}"#,
+            &[],
+        );
+        assert_eq!(status, 200);
+    }
+    let page = |q: &str| -> Value {
+        let (status, body) = get(&server.url, &format!("/_tokaudit/ledger{q}"));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let first = page("?since=0&limit=2");
+    assert_eq!(first["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        (
+            first["dropped"].as_u64(),
+            first["next"].as_u64(),
+            first["more"].as_bool()
+        ),
+        (Some(2), Some(4), Some(true))
+    );
+    let rest = page("?since=4&limit=2");
+    assert_eq!(
+        (
+            rest["entries"].as_array().unwrap().len(),
+            rest["more"].as_bool()
+        ),
+        (1, Some(false))
+    );
+    assert_eq!(
+        rest["entries"][0]["request_id"],
+        "70ca0d17-7a3c-4e1d-9b2f-000000000005"
+    );
+    assert_eq!(
+        page("")["entries"].as_array().unwrap().len(),
+        3,
+        "the newest three are kept"
+    );
 }

@@ -111,8 +111,13 @@ impl Drop for Server {
 
 /// Start `tokaudit serve` with these faults and wait for its URL.
 pub fn serve(faults: &[&str]) -> Server {
+    serve_with(faults, &[])
+}
+
+/// [`serve`] with more `serve` flags.
+pub fn serve_with(faults: &[&str], flags: &[&str]) -> Server {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tokaudit"));
-    cmd.args(["serve", "--port", "0"]);
+    cmd.args(["serve", "--port", "0"]).args(flags);
     for f in faults {
         cmd.args(["--fault", f]);
     }
