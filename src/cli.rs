@@ -70,6 +70,54 @@ value_enum!(ApiChoice);
 value_enum!(CacheTtl);
 value_enum!(Format);
 
+/// When to colour the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set.
+    #[default]
+    Auto,
+    /// Always (e.g. for a CI log that renders colour).
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    /// Every choice.
+    pub const ALL: [ColorChoice; 3] = [ColorChoice::Auto, ColorChoice::Always, ColorChoice::Never];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColorChoice::Auto => "auto",
+            ColorChoice::Always => "always",
+            ColorChoice::Never => "never",
+        }
+    }
+
+    /// One line for the help.
+    pub fn help(self) -> &'static str {
+        match self {
+            ColorChoice::Auto => "on a terminal, unless NO_COLOR is set",
+            ColorChoice::Always => "always",
+            ColorChoice::Never => "never",
+        }
+    }
+}
+
+value_enum!(ColorChoice);
+
+/// How the report looks on stdout (`compare`, `replay`, `gate`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OutputArgs {
+    /// Colour: auto (a terminal without NO_COLOR), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Full provenance paths in the table (JSON always has them).
+    #[arg(long)]
+    pub sources: bool,
+}
+
 /// Which prices cost a case (`compare`, `replay`, `gate`, `prices`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct PricingArgs {
@@ -112,7 +160,7 @@ pub struct CompareArgs {
     #[arg(long, value_enum, default_value_t = TargetKind::Bedrock)]
     pub target: TargetKind,
     /// Base URL of an openai / anthropic target (`…/v1` or the root; required for them unless --offline).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = http_url)]
     pub base_url: Option<String>,
     /// Environment variable holding the target's API key (default OPENAI_API_KEY or
     /// ANTHROPIC_API_KEY; optional for local gateways). The key is never printed or recorded.
@@ -120,7 +168,7 @@ pub struct CompareArgs {
     pub api_key_env: Option<String>,
     /// The upstream's ledger (`tokaudit serve`'s `/_tokaudit/ledger`): adds the upstream's own
     /// numbers for each request and checks `ledger-parity`.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = http_url)]
     pub ledger: Option<String>,
     /// Bedrock API family to audit.
     #[arg(long, value_enum, default_value_t = ApiChoice::Both)]
@@ -132,13 +180,13 @@ pub struct CompareArgs {
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
     /// Send requests to this endpoint instead of Bedrock (e.g. `tokaudit serve`'s URL).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = http_url)]
     pub endpoint_url: Option<String>,
     /// Maximum output tokens per call [default: 64, or BUDGET + 64 with --thinking].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: Option<u32>,
     /// Sampling temperature.
-    #[arg(long, value_name = "T", default_value_t = defaults::TEMPERATURE)]
+    #[arg(long, value_name = "T", default_value_t = defaults::TEMPERATURE, value_parser = temperature)]
     pub temperature: f32,
     /// Seconds allowed per call, the whole stream included.
     #[arg(long, value_name = "SECS", default_value_t = defaults::TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
@@ -168,14 +216,107 @@ pub struct CompareArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// How the report looks.
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
 }
 
+/// An `http://` or `https://` URL with a host (`--base-url`, `--endpoint-url`, `--ledger`).
+fn http_url(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text)
+        .map_err(|e| format!("not a URL ({e}); e.g. http://127.0.0.1:4000"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "{text:?} is not an http:// or https:// URL with a host"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// A sampling temperature: a finite number ≥ 0 (the providers take 0 to 1 or 2).
+fn temperature(text: &str) -> Result<f32, String> {
+    let t: f32 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if !t.is_finite() || t < 0.0 {
+        return Err(format!("{text} is not a temperature (a finite number ≥ 0)"));
+    }
+    Ok(t)
+}
+
 impl CompareArgs {
+    /// Flags that cannot mean anything together, refused before any call: one line naming
+    /// both.
+    fn contradictions(&self) -> Result<(), UsageError> {
+        let bedrock = self.target == TargetKind::Bedrock;
+        let refused =
+            |a: &str, b: &str, why: &str| Err(UsageError(format!("{a} and {b} contradict: {why}")));
+        if self.offline {
+            if self.base_url.is_some() {
+                return refused(
+                    "--offline",
+                    "--base-url",
+                    "--offline answers with the built-in emulator, so the gateway would never be contacted; drop one",
+                );
+            }
+            if self.ledger.is_some() {
+                return refused(
+                    "--offline",
+                    "--ledger",
+                    "the built-in emulator is its own upstream; --ledger is for a gateway in front of `tokaudit serve`",
+                );
+            }
+            if self.api_key_env.is_some() {
+                return refused(
+                    "--offline",
+                    "--api-key-env",
+                    "the built-in emulator takes no key",
+                );
+            }
+        }
+        if !bedrock {
+            for (flag, set) in [
+                ("--endpoint-url", self.endpoint_url.is_some()),
+                ("--profile", self.profile.is_some()),
+                ("--region", self.region.is_some()),
+            ] {
+                if set {
+                    return refused(
+                        &format!("--target {}", self.target),
+                        flag,
+                        "AWS settings apply to --target bedrock; a gateway's address is --base-url",
+                    );
+                }
+            }
+        } else if self.base_url.is_some() {
+            return refused(
+                "--target bedrock",
+                "--base-url",
+                "Bedrock is reached through the AWS SDK (--endpoint-url for a local one); --base-url is for --target openai or anthropic",
+            );
+        } else if self.api_key_env.is_some() {
+            return refused(
+                "--target bedrock",
+                "--api-key-env",
+                "Bedrock uses the AWS credential chain, not an API key",
+            );
+        }
+        if self.ledger.is_some() && bedrock {
+            return refused(
+                "--target bedrock",
+                "--ledger",
+                "the ledger holds a gateway to its upstream; point --target openai or anthropic at the gateway",
+            );
+        }
+        Ok(())
+    }
+
     /// The run plan these flags ask for.
     pub fn plan(&self) -> Result<RunPlan, UsageError> {
+        self.contradictions()?;
         let endpoint = if self.offline {
             Endpoint::Offline {
                 region: self.region.clone(),
@@ -237,6 +378,9 @@ pub struct ReplayArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// How the report looks.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `tokaudit prices`.
@@ -329,6 +473,9 @@ pub struct GateArgs {
     /// Prices (a case's `price_model` wins over --price-model).
     #[command(flatten)]
     pub pricing: PricingArgs,
+    /// How the report looks.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[cfg(test)]

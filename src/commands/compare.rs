@@ -23,7 +23,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
     let mut writer = CaseWriter::new(
         std::io::stdout().lock(),
         args.format,
-        super::stdout_style(),
+        super::stdout_style(&args.output),
         plan.runs > 1,
     );
     let mut failed = Ok(());

@@ -45,7 +45,7 @@ pub async fn run(args: GateArgs) -> anyhow::Result<i32> {
     // Create every report file before any call: a bad path fails now, not after the spend.
     write_reports(&args, &report).context("cannot create the report files")?;
     let table = Table {
-        style: stdout_style(),
+        style: stdout_style(&args.output),
     };
     for case in &suite.cases {
         let gc = run_case(case, &args, &base).await;

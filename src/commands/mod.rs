@@ -8,7 +8,7 @@ mod prices;
 mod replay;
 mod serve;
 
-use crate::cli::{Cli, Command, PricingArgs, UsageError};
+use crate::cli::{Cli, ColorChoice, Command, OutputArgs, PricingArgs, UsageError};
 use crate::core::policy::Policy;
 use crate::core::prices::Prices;
 use crate::exit;
@@ -84,14 +84,38 @@ fn pricing_policy(p: &PricingArgs) -> anyhow::Result<Policy> {
     })
 }
 
-/// Whether colour may be used on stdout.
-fn color_enabled() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+/// Whether colour is used on stdout: `--color always|never`, else (auto) only on a terminal
+/// and never with `NO_COLOR` set.
+fn color_enabled(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
+}
+
+/// The columns the table must fit in: `COLUMNS` when set, else the terminal's width when
+/// stdout is one, else no limit (a pipe or a file gets every column).
+fn table_width() -> Option<u16> {
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok());
+    columns.filter(|c| *c > 0).or_else(|| {
+        std::io::stdout()
+            .is_terminal()
+            .then(|| console::Term::stdout().size_checked().map(|(_, cols)| cols))
+            .flatten()
+    })
 }
 
 /// The style for stdout.
-fn stdout_style() -> Style {
+fn stdout_style(out: &OutputArgs) -> Style {
     Style {
-        color: color_enabled(),
+        color: color_enabled(out.color),
+        width: table_width(),
+        full_sources: out.sources,
     }
 }

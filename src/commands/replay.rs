@@ -81,7 +81,12 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
     }
     let policy = super::pricing_policy(&args.pricing)?;
     let stdout = std::io::stdout().lock();
-    let mut writer = CaseWriter::new(stdout, args.format, super::stdout_style(), false);
+    let mut writer = CaseWriter::new(
+        stdout,
+        args.format,
+        super::stdout_style(&args.output),
+        false,
+    );
     audit_in_order(&files, &policy, |case| {
         if let Some(e) = &case.error {
             eprintln!("tokaudit: error: {e}");

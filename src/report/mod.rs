@@ -14,11 +14,45 @@ use crate::core::gate::GateReport;
 use crate::core::prices::usd;
 use crate::core::summary::Report;
 
-/// Rendering options decided by the caller (terminal, `NO_COLOR`).
+/// Rendering options decided by the caller (terminal, `NO_COLOR`, `--color`, `COLUMNS`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Style {
     /// Use colour.
     pub color: bool,
+    /// The columns the table must fit in (`None`: no limit, e.g. a pipe).
+    pub width: Option<u16>,
+    /// Full provenance paths in the table (`--sources`) instead of short ones.
+    pub full_sources: bool,
+}
+
+/// A provenance path as the table shows it by default: where the number came from, not the
+/// whole path (`body`, `hdr`, `f5 message_delta`, `f6 metrics`, `e3 chunk`, `derived`,
+/// `ledger`). JSON always carries the whole path; `--sources` shows it in the table too.
+pub fn short_source(source: &str) -> String {
+    if source.starts_with("derived") {
+        return "derived".into();
+    }
+    for (prefix, short) in [("body", "body"), ("header", "hdr"), ("ledger", "ledger")] {
+        if source.starts_with(prefix) {
+            return short.into();
+        }
+    }
+    let Some((at, path)) = source.split_once(' ') else {
+        return source.to_string();
+    };
+    let place = at
+        .replace("frame[", "f")
+        .replace("event[", "e")
+        .replace(']', "");
+    if path.contains("invocationMetrics") {
+        return format!("{place} metrics");
+    }
+    let event = path
+        .split_once(".usage")
+        .map_or(path, |(head, _)| head)
+        .trim_end_matches(".response")
+        .trim_end_matches(".message");
+    format!("{place} {event}")
 }
 
 /// An output format.

@@ -6,7 +6,7 @@ use crate::core::audit::{Severity, Verdict};
 use crate::core::case::{CaseReport, Cell, Row, RowStatus};
 use crate::core::gate::{GateCase, GateReport};
 use crate::core::summary::{Closing, Report};
-use comfy_table::{Attribute, Cell as TCell, Color, ContentArrangement, Table as Grid, presets};
+use comfy_table::{Cell as TCell, Color, ContentArrangement, Table as Grid, presets};
 
 /// The table renderer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -89,25 +89,32 @@ fn plain_or_styled(t: &mut Grid, style: Style) {
     }
 }
 
-fn verdict_cell(v: Verdict, style: Style) -> TCell {
-    let c = TCell::new(v.to_string().to_uppercase()).add_attribute(Attribute::Bold);
+/// The verdict in capitals, bold and coloured when colour is on.
+fn verdict_text(v: Verdict, style: Style) -> String {
+    let text = v.to_string().to_uppercase();
     if !style.color {
-        return c;
+        return text;
     }
-    c.fg(match v {
-        Verdict::Pass => Color::Green,
-        Verdict::Mismatch => Color::Red,
-        Verdict::Error => Color::Magenta,
-        Verdict::Inconclusive => Color::Yellow,
-    })
+    let code = match v {
+        Verdict::Pass => 32,
+        Verdict::Mismatch => 31,
+        Verdict::Error => 35,
+        Verdict::Inconclusive => 33,
+    };
+    format!("\u{1b}[1;{code}m{text}\u{1b}[0m")
 }
 
-fn value_cell(c: &Option<Cell>) -> String {
+fn value_cell(c: &Option<Cell>, style: Style) -> String {
     match c {
-        Some(c) => format!("{}\n{}", c.value, c.source),
+        Some(c) if style.full_sources => format!("{}\n{}", c.value, c.source),
+        Some(c) => format!("{} {}", c.value, super::short_source(&c.source)),
         None => "—".into(),
     }
 }
+
+/// Below this many columns the diff table is laid out one field per block instead of as a
+/// grid.
+const STACKED_BELOW: u16 = 72;
 
 fn status_text(r: &Row) -> String {
     let ids: Vec<&str> = r.invariants.iter().map(|i| i.id()).collect();
@@ -126,7 +133,15 @@ fn status_text(r: &Row) -> String {
 fn case_table(case: &CaseReport, style: Style) -> Grid {
     let mut t = Grid::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);
-    t.set_content_arrangement(ContentArrangement::Disabled);
+    match style.width {
+        Some(w) => {
+            t.set_content_arrangement(ContentArrangement::Dynamic);
+            t.set_width(w);
+        }
+        None => {
+            t.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
     plain_or_styled(&mut t, style);
     let ledger = case.upstream.is_some();
     let mut header = vec!["field", "non-streaming (source)", "streaming (source)"];
@@ -147,22 +162,79 @@ fn case_table(case: &CaseReport, style: Style) -> Grid {
         }
         let mut cells = vec![
             TCell::new(r.field.name()),
-            TCell::new(value_cell(&r.non_streaming)),
-            TCell::new(value_cell(&r.streaming)),
+            TCell::new(value_cell(&r.non_streaming, style)),
+            TCell::new(value_cell(&r.streaming, style)),
         ];
         if ledger {
-            let show = |v: Option<u64>| v.map_or("—".to_string(), |v| v.to_string());
-            cells.push(TCell::new(format!(
-                "{}\n{} (streaming request)",
-                show(r.upstream_non_streaming),
-                show(r.upstream_streaming)
-            )));
+            cells.push(TCell::new(upstream_cell(r)));
         }
         cells.push(TCell::new(r.delta.map_or("—".into(), |d| format!("{d:+}"))));
         cells.push(status);
         t.add_row(cells);
     }
     t
+}
+
+/// A line, word-wrapped to `width` columns (continuations indented by `indent`), with a
+/// trailing newline; unchanged without a width.
+fn wrap(line: &str, width: Option<usize>, indent: usize) -> String {
+    let Some(width) = width.filter(|w| *w > indent + 20) else {
+        return format!("{line}\n");
+    };
+    let body = line.trim_start();
+    let mut out = String::new();
+    let mut current = line[..line.len() - body.len()].to_string();
+    let mut fresh = true;
+    for word in body.split(' ') {
+        let len = current.chars().count();
+        if !fresh && len + 1 + word.chars().count() > width {
+            out.push_str(current.trim_end());
+            out.push('\n');
+            current = " ".repeat(indent);
+        } else if !fresh {
+            current.push(' ');
+        }
+        current.push_str(word);
+        fresh = false;
+    }
+    out.push_str(current.trim_end());
+    out.push('\n');
+    out
+}
+
+/// The upstream's figures for the two requests (with `--ledger`).
+fn upstream_cell(r: &Row) -> String {
+    let show = |v: Option<u64>| v.map_or("—".to_string(), |v| v.to_string());
+    format!(
+        "{} / {}",
+        show(r.upstream_non_streaming),
+        show(r.upstream_streaming)
+    )
+}
+
+/// The diff table one field per block, for narrow terminals.
+fn stacked(case: &CaseReport, style: Style) -> String {
+    let mut out = String::new();
+    for r in &case.rows {
+        let delta = r.delta.map_or("—".into(), |d| format!("{d:+}"));
+        out.push_str(&format!(
+            "  {:<14} {}  (delta {delta})\n",
+            r.field.name(),
+            status_text(r)
+        ));
+        out.push_str(&format!(
+            "      non-streaming  {}\n",
+            value_cell(&r.non_streaming, style)
+        ));
+        out.push_str(&format!(
+            "      streaming      {}\n",
+            value_cell(&r.streaming, style)
+        ));
+        if case.upstream.is_some() {
+            out.push_str(&format!("      upstream       {}\n", upstream_cell(r)));
+        }
+    }
+    out
 }
 
 /// Passing cases shown in full before the table keeps to the others: a run of a million pairs
@@ -209,26 +281,29 @@ fn render_cases(cases: &[CaseReport], style: Style) -> String {
     let mut out = String::new();
     for case in cases {
         let m = &case.meta;
-        let mut head = Grid::new();
-        head.load_style(presets::NOTHING);
-        plain_or_styled(&mut head, style);
-        head.add_row(vec![
-            TCell::new(format!(
-                "{} · {} · {} · {} · {}",
-                m.name, m.target, m.api, m.model, m.region
-            )),
-            verdict_cell(case.verdict, style),
-        ]);
-        out.push_str(&head.to_string());
-        out.push('\n');
+        let head = format!(
+            " {} · {} · {} · {} · {}  {}",
+            m.name,
+            m.target,
+            m.api,
+            m.model,
+            m.region,
+            verdict_text(case.verdict, style)
+        );
+        out.push_str(&wrap(&head, style.width.map(usize::from), 3));
         if let Some(err) = &case.error {
             out.push_str(&format!("  error: {err}\n\n"));
             continue;
         }
-        out.push_str(&case_table(case, style).to_string());
-        out.push('\n');
+        if style.width.is_some_and(|w| w < STACKED_BELOW) {
+            out.push_str(&stacked(case, style));
+        } else {
+            out.push_str(&case_table(case, style).to_string());
+            out.push('\n');
+        }
+        let width = style.width.map(usize::from);
         if let Some(line) = super::cost_line(case) {
-            out.push_str(&format!("  {line}\n"));
+            out.push_str(&wrap(&format!("  {line}"), width, 8));
         }
         for f in &case.findings {
             let mark = match f.severity {
@@ -238,13 +313,14 @@ fn render_cases(cases: &[CaseReport], style: Style) -> String {
                 Severity::Note => "·",
             };
             let side = f.side.map(|s| format!(" {s}")).unwrap_or_default();
-            out.push_str(&format!(
-                "  {mark} {}{side}: {}\n",
+            let line = format!(
+                "  {mark} {}{side}: {}",
                 f.invariant,
                 super::priced_message(f)
-            ));
+            );
+            out.push_str(&wrap(&line, width, 4));
             if !f.hint.is_empty() {
-                out.push_str(&format!("      hint: {}\n", f.hint));
+                out.push_str(&wrap(&format!("      hint: {}", f.hint), width, 12));
             }
         }
         out.push('\n');
@@ -324,10 +400,51 @@ mod tests {
         insta::assert_snapshot!(Table::default().gate(&testing::gate()));
     }
 
+    /// The tables at 80 and 120 columns, for the two Bedrock families, a gateway with a
+    /// ledger and a gate run; and the full sources of `--sources`.
+    #[test]
+    fn tables_fit_80_and_120_columns() {
+        let reports = [
+            ("invoke", testing::report(&["invoke-headers-disagree.json"])),
+            (
+                "converse",
+                testing::report(&["converse-cache-warm-stream-drops-cache.json"]),
+            ),
+            (
+                "gateway",
+                testing::report(&["litellm-1.63.14-proxy-write-hi.json"]),
+            ),
+        ];
+        for width in [80u16, 120] {
+            let style = Style {
+                width: Some(width),
+                ..Style::default()
+            };
+            for (name, report) in &reports {
+                let text = render(report, style);
+                let widest = text.lines().map(|l| l.chars().count()).max().unwrap();
+                assert!(widest <= usize::from(width), "{name} at {width}: {widest}");
+                insta::assert_snapshot!(format!("{name}_{width}"), text);
+            }
+            let gate = Table { style }.gate(&testing::gate());
+            insta::assert_snapshot!(format!("gate_{width}"), gate);
+        }
+        let full = Style {
+            full_sources: true,
+            ..Style::default()
+        };
+        assert!(render(&reports[0].1, full).contains("frame[5] message_delta.usage.output_tokens"));
+    }
+
     #[test]
     fn colour_only_when_asked() {
         let report = testing::report(&["invoke-write-hi.json"]);
-        assert!(!render(&report, Style { color: false }).contains('\u{1b}'));
-        assert!(render(&report, Style { color: true }).contains('\u{1b}'));
+        let plain = Style::default();
+        let color = Style {
+            color: true,
+            ..Style::default()
+        };
+        assert!(!render(&report, plain).contains('\u{1b}'));
+        assert!(render(&report, color).contains('\u{1b}'));
     }
 }

@@ -6,6 +6,7 @@
 mod util;
 
 mod billing;
+mod cli;
 mod compare;
 mod false_pass;
 mod gate;

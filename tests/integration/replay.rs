@@ -69,8 +69,8 @@ fn the_good_pair_prints_a_diff_table_and_exits_0() {
         "streaming (source)",
         "delta",
         "verdict",
-        "body:usage.input_tokens",
-        "message_delta.usage.output_tokens",
+        "10 body",
+        "2 f5 message_delta",
         "PASS",
     ] {
         assert!(
@@ -82,6 +82,20 @@ fn the_good_pair_prints_a_diff_table_and_exits_0() {
     assert!(
         !r.stdout.contains('\u{1b}'),
         "no colour when stdout is not a terminal"
+    );
+    let full = run(tokaudit()
+        .args(["replay", "--sources"])
+        .arg(fixtures().join("invoke-write-hi.json")));
+    assert!(
+        full.stdout
+            .contains("frame[5] message_delta.usage.output_tokens")
+    );
+    let colour = run(tokaudit()
+        .args(["replay", "--color", "always"])
+        .arg(fixtures().join("invoke-write-hi.json")));
+    assert!(
+        colour.stdout.contains('\u{1b}'),
+        "--color always colours a pipe"
     );
 }
 
