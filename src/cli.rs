@@ -9,7 +9,7 @@ use crate::plan::{self, ApiChoice, CachePlan, CacheTtl, Endpoint, Limits, RunPla
 use crate::report::Format;
 use clap::builder::PossibleValue;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Audit LLM token accounting: the same prompt through Bedrock's streaming and non-streaming
@@ -116,6 +116,10 @@ pub struct OutputArgs {
     /// Full provenance paths in the table (JSON always has them).
     #[arg(long)]
     pub sources: bool,
+    /// Summary only: the table prints the spread and the summary line, no case, and no
+    /// progress bar is drawn (other formats are unchanged).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Which prices cost a case (`compare`, `replay`, `gate`, `prices`).
@@ -200,9 +204,14 @@ pub struct CompareArgs {
     /// How many pairs run at once.
     #[arg(long, value_name = "N", default_value_t = defaults::CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=defaults::CONCURRENCY_LIMIT as i64))]
     pub concurrency: u32,
-    /// Write one fixture per pair into this folder (atomically, redacted).
+    /// Write one fixture per pair into this folder (atomically, redacted); a folder that
+    /// already holds fixtures is refused unless --force.
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
+    /// With --record: write into a folder that already holds fixtures, replacing those of
+    /// the same name.
+    #[arg(long, requires = "record")]
+    pub force: bool,
     /// Use the built-in emulator: no credentials, no network.
     #[arg(long, conflicts_with_all = ["endpoint_url", "profile"])]
     pub offline: bool,
@@ -219,9 +228,6 @@ pub struct CompareArgs {
     /// How the report looks.
     #[command(flatten)]
     pub output: OutputArgs,
-    /// No progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
 }
 
 /// An `http://` or `https://` URL with a host (`--base-url`, `--endpoint-url`, `--ledger`).
@@ -372,6 +378,10 @@ pub struct ReplayArgs {
     /// Fixture files or folders (folders are searched for *.json recursively).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Judge each fixture against its own `expect` block (verdict and exactly the listed
+    /// violations), as a gate: an intended mismatch that shows up passes, a deviation fails.
+    #[arg(long)]
+    pub check_expect: bool,
     /// Prices.
     #[command(flatten)]
     pub pricing: PricingArgs,
@@ -452,6 +462,9 @@ pub struct GateArgs {
     /// Re-record the baseline from this run (atomically) instead of checking it.
     #[arg(long, requires = "baseline")]
     pub update_baseline: bool,
+    /// Run without drift checks when the --baseline folder does not exist (else an error).
+    #[arg(long, requires = "baseline")]
+    pub baseline_optional: bool,
     /// Write a JUnit XML report here (created before any call, rewritten after each case).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -476,6 +489,53 @@ pub struct GateArgs {
     /// How the report looks.
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+impl GateArgs {
+    /// What must hold before the suite is read: distinct report files (none of them the
+    /// suite) and a baseline that exists unless it is being recorded or optional.
+    pub fn check(&self) -> Result<(), UsageError> {
+        let files = [
+            ("--suite", Some(&self.suite)),
+            ("--json", self.json.as_ref()),
+            ("--junit", self.junit.as_ref()),
+            ("--markdown", self.markdown.as_ref()),
+        ];
+        let named: Vec<(&str, PathBuf)> = files
+            .iter()
+            .filter_map(|(flag, p)| p.map(|p| (*flag, same_file_key(p))))
+            .collect();
+        for (i, (a, pa)) in named.iter().enumerate() {
+            if let Some((b, _)) = named[i + 1..].iter().find(|(_, pb)| pb == pa) {
+                return Err(UsageError(format!(
+                    "{a} and {b} name the same file ({}): one would overwrite the other; give each its own path",
+                    pa.display()
+                )));
+            }
+        }
+        match &self.baseline {
+            Some(dir) if !dir.is_dir() && !self.update_baseline && !self.baseline_optional => {
+                Err(UsageError(format!(
+                    "--baseline {}: no such folder, so nothing would be checked for drift; record one with --update-baseline, fix the path, or add --baseline-optional",
+                    dir.display()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A path as the file system will resolve it (the folder canonicalized when it exists), so
+/// that `out/r.xml` and `./out/../out/r.xml` compare equal.
+fn same_file_key(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (
+        abs.parent().and_then(|d| d.canonicalize().ok()),
+        abs.file_name(),
+    ) {
+        (Some(dir), Some(name)) => dir.join(name),
+        _ => abs,
+    }
 }
 
 #[cfg(test)]

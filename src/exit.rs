@@ -16,6 +16,11 @@ pub const RUNTIME: i32 = 3;
 /// Nothing contradicted, but something could not be compared.
 pub const INCONCLUSIVE: i32 = 4;
 
+/// Stopped by SIGINT (Ctrl-C): 128 + 2, as shells report it.
+pub const SIGINT: i32 = 130;
+/// Stopped by SIGTERM: 128 + 15, as shells report it.
+pub const SIGTERM: i32 = 143;
+
 /// The exit code of one verdict.
 pub fn of(verdict: Verdict) -> i32 {
     match verdict {

@@ -1,27 +1,115 @@
 //! The file system, carefully: atomic writes (nothing half-written is ever visible under its
-//! final name) and the expansion of files and folders into the fixtures to replay.
+//! final name, the files of one state written together, no temporary file left behind by a
+//! signal) and the expansion of files and folders into the fixtures to replay.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Temporary files being written, removed by [`remove_temp_files`] when a signal stops the
+/// process, so that none outlives it.
+static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// The marker in a temporary file's name (`.NAME.tmp-PID`).
+const TEMP_MARKER: &str = ".tmp-";
+
+fn in_flight() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    IN_FLIGHT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Remove every temporary file being written (called on SIGINT / SIGTERM before exiting).
+/// The lock stays held until the process exits, so no new one appears.
+pub fn remove_temp_files() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    let guard = in_flight();
+    for tmp in guard.iter() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    guard
+}
 
 /// Write a file atomically: a temporary sibling, flushed, then renamed over the target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
+    write_all_atomic(&[(path, bytes)])
+}
+
+/// Write several files as one: every temporary sibling written and flushed first, then all
+/// renamed, so that files of one state never sit beside files of another (a run killed while
+/// writing leaves the previous set or the new one, not a mix of both unless it dies between
+/// two renames). Errors name the path.
+pub fn write_all_atomic(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
+    let staged: Vec<(PathBuf, &Path)> = files.iter().map(|(p, _)| (temp_path(p), *p)).collect();
+    in_flight().extend(staged.iter().map(|(t, _)| t.clone()));
+    let result = (|| {
+        for ((tmp, path), (_, bytes)) in staged.iter().zip(files) {
+            remove_stale_temps(path);
+            write_synced(tmp, bytes).map_err(|e| named(path, e))?;
+        }
+        for (tmp, path) in &staged {
+            std::fs::rename(tmp, path).map_err(|e| named(path, e))?;
+        }
+        Ok(())
+    })();
+    let mut flying = in_flight();
+    for (tmp, _) in &staged {
+        if result.is_err() {
+            let _ = std::fs::remove_file(tmp);
+        }
+        flying.retain(|t| t != tmp);
+    }
+    result
+}
+
+fn named(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+fn temp_path(path: &Path) -> PathBuf {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    dir.join(format!(".{file_name}{TEMP_MARKER}{}", std::process::id()))
+}
+
+fn write_synced(tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Remove the temporary siblings of `path` left by a process that was killed outright
+/// (`kill -9` runs no handler): those whose process no longer exists. Only where `/proc`
+/// says which processes exist; elsewhere they stay (hidden, never under a report's name).
+fn remove_stale_temps(path: &Path) {
+    let proc_fs = Path::new("/proc/self");
+    let (Some(dir), Some(name)) = (
+        temp_path(path).parent().map(Path::to_path_buf),
+        path.file_name(),
+    ) else {
+        return;
+    };
+    if !proc_fs.exists() {
+        return;
     }
-    result
+    let prefix = format!(".{}{TEMP_MARKER}", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let dead = pid.parse::<u32>().is_ok_and(|pid| {
+            pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists()
+        });
+        if dead {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// What a folder walk found.

@@ -188,9 +188,10 @@ fn meta(plan: &RunPlan, prepared: &Prepared, name: String, api: Api) -> CaseMeta
     CaseMeta {
         name,
         target: plan.target.name().into(),
-        api,
+        api: Some(api),
         model: redact::account_ids(&plan.model).into_owned(),
         region: prepared.region.clone(),
+        emulator: matches!(plan.endpoint, Endpoint::Offline { .. }),
     }
 }
 

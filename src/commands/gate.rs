@@ -6,10 +6,10 @@
 use super::{replay, stdout_style};
 use crate::cli::GateArgs;
 use crate::core::case::CaseReport;
-use crate::core::gate::{GateCase, GateReport};
+use crate::core::gate::{GateCase, GateReport, Outcome};
 use crate::core::pipeline;
-use crate::core::policy::{Baseline, Policy};
-use crate::files::{self, write_atomic};
+use crate::core::policy::{Baseline, Expectation, Policy};
+use crate::files;
 use crate::fixture::Fixture;
 use crate::report::Render;
 use crate::report::json::Json;
@@ -26,19 +26,23 @@ use std::time::Duration;
 
 /// Run `gate`.
 pub async fn run(args: GateArgs) -> anyhow::Result<i32> {
-    let suite = match Suite::load(&args.suite) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("tokaudit: error: {e}");
-            return Ok(crate::exit::USAGE);
-        }
-    };
+    args.check()?;
     let mode = if args.replay.is_some() {
         "replay"
     } else if args.offline {
         "offline"
     } else {
         "live"
+    };
+    let suite = match Suite::load(&args.suite) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tokaudit: error: {e}");
+            let refused =
+                GateReport::refused(&args.suite.display().to_string(), mode, e.to_string());
+            write_reports(&args, &refused).context("cannot write the report files")?;
+            return Ok(refused.exit_code);
+        }
     };
     let base = super::pricing_policy(&args.pricing)?;
     let mut report = GateReport::start(&args.suite.display().to_string(), mode, suite.cases.len());
@@ -47,19 +51,27 @@ pub async fn run(args: GateArgs) -> anyhow::Result<i32> {
     let table = Table {
         style: stdout_style(&args.output),
     };
+    let mut diagnostics = super::Diagnostics::default();
     for case in &suite.cases {
         let gc = run_case(case, &args, &base).await;
         if let Some(e) = &gc.error {
-            eprintln!("tokaudit: error: case {}: {e}", gc.name);
+            diagnostics.error(&format!("case {}", gc.name), e, "");
         }
-        let _ = std::io::stdout().write_all(table.gate_case(&gc).as_bytes());
+        // Errors a case is expected to end with are its point, not news.
+        if gc.outcome != Outcome::ExpectedFailure {
+            gc.reports.iter().for_each(|r| diagnostics.case(r));
+        }
+        if !args.output.quiet {
+            super::print(&table.gate_case(&gc))?;
+        }
         report.push(gc);
         write_reports(&args, &report).context("cannot rewrite the report files")?;
     }
+    diagnostics.finish();
     report.finish();
     write_reports(&args, &report).context("cannot write the report files")?;
     append_step_summary(&report)?;
-    let _ = writeln!(std::io::stdout(), "{}", table::gate_summary_line(&report));
+    super::print(&format!("{}\n", table::gate_summary_line(&report)))?;
     Ok(report.exit_code)
 }
 
@@ -78,22 +90,26 @@ fn append_step_summary(report: &GateReport) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every report file from the same state, written as one ([`files::write_all_atomic`]).
 fn write_reports(args: &GateArgs, report: &GateReport) -> std::io::Result<()> {
     let outputs: [(&Option<PathBuf>, &dyn Render); 3] = [
         (&args.json, &Json),
         (&args.junit, &Junit),
         (&args.markdown, &Markdown),
     ];
+    let mut texts = Vec::new();
     for (path, renderer) in outputs {
         if let Some(p) = path {
             if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("{}: {e}", dir.display()))
+                })?;
             }
-            write_atomic(p, renderer.gate(report).as_bytes())
-                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+            texts.push((p.as_path(), renderer.gate(report)));
         }
     }
-    Ok(())
+    let files: Vec<(&Path, &[u8])> = texts.iter().map(|(p, t)| (*p, t.as_bytes())).collect();
+    files::write_all_atomic(&files)
 }
 
 /// One pair of a case before it is audited: a file to replay, or what the runner sent.
@@ -117,6 +133,13 @@ async fn run_case(case: &Case, args: &GateArgs, base: &Policy) -> GateCase {
     };
     let baseline_dir = args.baseline.as_ref().map(|d| d.join(&case.name));
     let checking = baseline_dir.as_deref().filter(|_| !args.update_baseline);
+    if case.check_expect {
+        let pairs = inputs
+            .iter()
+            .map(|input| expected_outcome(audit(input, case, checking, base), input))
+            .collect();
+        return GateCase::checked(&case.name, case.line, pairs);
+    }
     let mut reports = Vec::with_capacity(inputs.len());
     let mut recorded = Vec::new();
     for input in &inputs {
@@ -134,6 +157,24 @@ async fn run_case(case: &Case, args: &GateArgs, base: &Policy) -> GateCase {
         ));
     }
     GateCase::judged(&case.name, case.line, case.expect.as_ref(), error, reports)
+}
+
+/// A fixture's report with the expectation its `expect` block states; an `expect` block that
+/// does not parse makes the pair an error (never a silent pass).
+fn expected_outcome(
+    (report, fixture): (CaseReport, Option<Fixture>),
+    input: &Input,
+) -> (CaseReport, Option<Expectation>) {
+    match fixture.as_ref().map(Fixture::expectation).transpose() {
+        Ok(expect) => (report, expect.flatten()),
+        Err(e) => {
+            let path = match input {
+                Input::File(p) => Some(p.as_path()),
+                Input::Live(_) => None,
+            };
+            (pipeline::malformed(report.meta, path, &e.to_string()), None)
+        }
+    }
 }
 
 /// One input through the pipeline under the case's policy (over the command line's prices);
@@ -182,7 +223,10 @@ fn load_baseline(dir: &Path, name: &str) -> Baseline {
 /// The inputs of a case: its fixtures, its recordings (`--replay`), or live / offline pairs.
 async fn collect(case: &Case, args: &GateArgs) -> anyhow::Result<Vec<Input>> {
     let prompts = match &case.source {
-        Source::Fixtures(paths) => return Ok(paths.iter().cloned().map(Input::File).collect()),
+        Source::Fixtures(paths) => {
+            let found = files::discover(paths)?;
+            return Ok(found.files.into_iter().map(Input::File).collect());
+        }
         Source::Prompts(p) => p,
     };
     if let Some(dir) = &args.replay {

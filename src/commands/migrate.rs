@@ -29,7 +29,9 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    println!("{done} fixtures written in schema {SCHEMA_VERSION}, {failed} left unchanged");
+    super::print(&format!(
+        "{done} fixtures written in schema {SCHEMA_VERSION}, {failed} left unchanged\n"
+    ))?;
     Ok(if failed == 0 && done > 0 {
         exit::SUCCESS
     } else {

@@ -9,10 +9,12 @@ mod replay;
 mod serve;
 
 use crate::cli::{Cli, ColorChoice, Command, OutputArgs, PricingArgs, UsageError};
+use crate::core::audit::Severity;
+use crate::core::case::CaseReport;
 use crate::core::policy::Policy;
 use crate::core::prices::Prices;
 use crate::exit;
-use crate::report::Style;
+use crate::report::{Detail, Style};
 use anyhow::Context;
 use clap::Parser;
 use std::io::IsTerminal;
@@ -39,6 +41,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::RUNTIME as u8);
         }
     };
+    if !matches!(cli.command, Command::Serve(_)) {
+        runtime.spawn(exit_on_signal());
+    }
     let result = runtime.block_on(async {
         match cli.command {
             Command::Compare(args) => compare::run(*args).await,
@@ -56,6 +61,128 @@ pub fn main() -> ExitCode {
             let usage = e.downcast_ref::<UsageError>().is_some();
             ExitCode::from(if usage { exit::USAGE } else { exit::RUNTIME } as u8)
         }
+    }
+}
+
+/// Register the stop signals (SIGINT, SIGTERM) now, not lazily on first poll: `serve` prints
+/// its URL right after, and a supervisor that reads it may send SIGTERM at once. The future
+/// yields the exit code a shell expects of a process stopped by that signal.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = i32> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => exit::SIGTERM,
+                _ = int.recv() => exit::SIGINT,
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            exit::SIGINT
+        })
+    }
+}
+
+/// On SIGINT / SIGTERM: remove the temporary files being written and exit with the shell's
+/// code for the signal. Reports already written stay as they are (a gate's say "incomplete").
+async fn exit_on_signal() {
+    let Ok(signal) = stop_signal() else {
+        return;
+    };
+    let code = signal.await;
+    let _held = crate::files::remove_temp_files();
+    eprintln!(
+        "tokaudit: stopped by a signal; files written so far are complete, partial reports say so"
+    );
+    std::process::exit(code);
+}
+
+/// Distinct error messages remembered for [`Diagnostics`]; past this, errors are printed
+/// without being remembered, so memory stays bounded whatever the run's length.
+const MAX_DISTINCT_ERRORS: usize = 256;
+
+/// Runtime errors on stderr as the cases finish (the report on stdout has them too): each
+/// distinct message once with its hint, repeats counted and summarized at the end, so that a
+/// run without credentials does not repeat the same long error per case.
+#[derive(Debug, Default)]
+struct Diagnostics {
+    seen: std::collections::HashMap<String, usize>,
+    /// Case errors begin with the replayed file's path (no case name in front).
+    errors_name_files: bool,
+}
+
+impl Diagnostics {
+    /// The errors of one finished case: a malformed input, a failed exchange.
+    fn case(&mut self, case: &CaseReport) {
+        if let Some(e) = &case.error {
+            // A replayed file's error begins with its path, which names it better.
+            let who = if self.errors_name_files {
+                ""
+            } else {
+                &case.meta.name
+            };
+            self.error(who, e, "");
+        }
+        for f in case
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+        {
+            let side = f.side.map(|s| format!(" {s}")).unwrap_or_default();
+            self.error(&format!("{}{side}", case.meta.name), &f.message, &f.hint);
+        }
+    }
+
+    /// One error, printed unless the same message was printed before.
+    fn error(&mut self, who: &str, message: &str, hint: &str) {
+        if let Some(n) = self.seen.get_mut(message) {
+            *n += 1;
+            return;
+        }
+        let hint = if hint.is_empty() {
+            String::new()
+        } else {
+            format!(" (hint: {hint})")
+        };
+        let who = if who.is_empty() {
+            String::new()
+        } else {
+            format!("{who}: ")
+        };
+        eprintln!("tokaudit: error: {who}{message}{hint}");
+        if self.seen.len() < MAX_DISTINCT_ERRORS {
+            self.seen.insert(message.to_string(), 0);
+        }
+    }
+
+    /// Say how many repeats were not printed.
+    fn finish(self) {
+        let repeats: usize = self.seen.values().sum();
+        if repeats > 0 {
+            eprintln!(
+                "tokaudit: {repeats} more occurrence{} of the errors above not repeated (the report lists every case)",
+                if repeats == 1 { "" } else { "s" }
+            );
+        }
+    }
+}
+
+/// Write a report's text to stdout. A closed pipe (piped into `head`) is not a failure of
+/// the audit; any other write error (a full disk) is, and names stdout.
+fn print(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write the report to stdout")
+        }
+        _ => Ok(()),
     }
 }
 
@@ -117,5 +244,10 @@ fn stdout_style(out: &OutputArgs) -> Style {
         color: color_enabled(out.color),
         width: table_width(),
         full_sources: out.sources,
+        detail: if out.quiet {
+            Detail::Summary
+        } else {
+            Detail::Cases
+        },
     }
 }

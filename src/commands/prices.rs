@@ -5,7 +5,6 @@ use crate::cli::PricesArgs;
 use crate::core::prices::{Prices, Rates};
 use crate::exit;
 use std::fmt::Write as _;
-use std::io::Write;
 
 /// Tokens a displayed price is quoted for.
 const PER: f64 = 1_000_000.0;
@@ -29,7 +28,7 @@ pub fn run(args: PricesArgs) -> anyhow::Result<i32> {
     } else {
         all_models(&table)
     };
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    super::print(&text)?;
     Ok(exit::SUCCESS)
 }
 

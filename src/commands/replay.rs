@@ -1,8 +1,8 @@
 //! `tokaudit replay`: fixtures → captures → the same pipeline as a live run.
 
 use crate::cli::ReplayArgs;
-use crate::core::capture::Api;
 use crate::core::case::{CaseMeta, CaseReport};
+use crate::core::gate::{GateCase, GateReport, Outcome};
 use crate::core::pipeline::{self, Pair};
 use crate::core::policy::Policy;
 use crate::files;
@@ -26,7 +26,12 @@ pub fn audit_file(
         Ok(l) => l,
         Err(e) => {
             let meta = unknown_meta(path);
-            return (pipeline::malformed(meta, Some(path), &e.to_string()), None);
+            let report = if e.damaged() {
+                pipeline::malformed(meta, Some(path), &e.to_string())
+            } else {
+                pipeline::unreadable(meta, Some(path), &e.to_string())
+            };
+            return (report, None);
         }
     };
     let Replayable {
@@ -55,10 +60,11 @@ fn unknown_meta(path: &Path) -> CaseMeta {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        target: "bedrock".into(),
-        api: Api::Invoke,
-        model: "?".into(),
-        region: "?".into(),
+        target: CaseMeta::UNKNOWN.into(),
+        api: None,
+        model: CaseMeta::UNKNOWN.into(),
+        region: CaseMeta::UNKNOWN.into(),
+        emulator: false,
     }
 }
 
@@ -80,6 +86,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         );
     }
     let policy = super::pricing_policy(&args.pricing)?;
+    if args.check_expect {
+        return check_expect(&args, &files, &policy);
+    }
     let stdout = std::io::stdout().lock();
     let mut writer = CaseWriter::new(
         stdout,
@@ -87,13 +96,56 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         super::stdout_style(&args.output),
         false,
     );
-    audit_in_order(&files, &policy, |case| {
-        if let Some(e) = &case.error {
-            eprintln!("tokaudit: error: {e}");
-        }
+    let mut diagnostics = super::Diagnostics {
+        errors_name_files: true,
+        ..Default::default()
+    };
+    let audit = |path: &Path| audit_file(path, |_| policy.clone()).0;
+    audit_in_order(&files, audit, |case| {
+        diagnostics.case(&case);
         writer.case(case);
     });
-    Ok(writer.finish())
+    diagnostics.finish();
+    writer.finish().context("cannot write the report to stdout")
+}
+
+/// `replay --check-expect`: every fixture judged against its `expect` block, reported as a
+/// gate run (one case per fixture; the report holds them all, unlike a plain replay).
+fn check_expect(args: &ReplayArgs, files: &[PathBuf], policy: &Policy) -> anyhow::Result<i32> {
+    let paths: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+    let title = format!("replay --check-expect {}", paths.join(" "));
+    let mut report = GateReport::start(&title, "replay", files.len());
+    let mut diagnostics = super::Diagnostics {
+        errors_name_files: true,
+        ..Default::default()
+    };
+    let judge = |path: &Path| {
+        let (case, fixture) = audit_file(path, |_| policy.clone());
+        let expectation = fixture.as_ref().map(Fixture::expectation);
+        (case, expectation, path.display().to_string())
+    };
+    audit_in_order(files, judge, |(case, expectation, path)| {
+        let (expect, error) = match expectation {
+            Some(Err(e)) => (None, Some(format!("{path}: {e}"))),
+            Some(Ok(expect)) => (expect, None),
+            None => (None, None),
+        };
+        let name = case.meta.name.clone();
+        let judged = GateCase::judged(&name, 0, expect.as_ref(), error, vec![case]);
+        if let Some(e) = &judged.error {
+            diagnostics.error("", e, "");
+        }
+        // Errors a fixture is expected to end with are its point, not news.
+        if judged.outcome != Outcome::ExpectedFailure {
+            judged.reports.iter().for_each(|r| diagnostics.case(r));
+        }
+        report.push(judged);
+    });
+    diagnostics.finish();
+    report.finish();
+    let style = super::stdout_style(&args.output);
+    super::print(&crate::report::renderer(args.format, style).gate(&report))?;
+    Ok(report.exit_code)
 }
 
 /// Recordings audited ahead of the next one to print, per worker: bounds the cases waiting.
@@ -102,7 +154,11 @@ const AHEAD_PER_WORKER: usize = 4;
 /// Audit `files` on every core and hand the cases to `emit` in file order, each as soon as
 /// it is next: the first appears before the last file is read, and at most
 /// `workers × AHEAD_PER_WORKER` finished cases wait for an earlier one.
-fn audit_in_order(files: &[PathBuf], policy: &Policy, mut emit: impl FnMut(CaseReport)) {
+fn audit_in_order<T: Send>(
+    files: &[PathBuf],
+    audit: impl Fn(&Path) -> T + Sync,
+    mut emit: impl FnMut(T),
+) {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len())
@@ -110,11 +166,11 @@ fn audit_in_order(files: &[PathBuf], policy: &Policy, mut emit: impl FnMut(CaseR
     let window = workers * AHEAD_PER_WORKER;
     let next = AtomicUsize::new(0);
     let printed = (Mutex::new(0usize), Condvar::new());
-    let (tx, rx) = mpsc::channel::<(usize, CaseReport)>();
+    let (tx, rx) = mpsc::channel::<(usize, T)>();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let tx = tx.clone();
-            let (next, printed) = (&next, &printed);
+            let (next, printed, audit) = (&next, &printed, &audit);
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -122,7 +178,7 @@ fn audit_in_order(files: &[PathBuf], policy: &Policy, mut emit: impl FnMut(CaseR
                         break;
                     }
                     wait_until(printed, |p| i < p + window);
-                    let case = audit_file(&files[i], |_| policy.clone()).0;
+                    let case = audit(&files[i]);
                     if tx.send((i, case)).is_err() {
                         break;
                     }
@@ -175,7 +231,8 @@ mod tests {
         let files = vec![good.clone(), fifo.clone()];
         let (tx, rx) = mpsc::channel();
         let worker = std::thread::spawn(move || {
-            audit_in_order(&files, &Policy::default(), |case| {
+            let audit = |p: &Path| audit_file(p, |_| Policy::default()).0;
+            audit_in_order(&files, audit, |case: CaseReport| {
                 let _ = tx.send(case.meta.name);
             });
         });

@@ -16,7 +16,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             .map(|(name, what)| format!("{name:<26} {what}\n"))
             .collect();
         list.push_str(&format!("\n{}\n", crate::emulator::faults::SYNTAX));
-        let _ = std::io::stdout().write_all(list.as_bytes());
+        super::print(&list)?;
         return Ok(crate::exit::SUCCESS);
     }
     let faults = plan::parse_faults(&args.fault).map_err(UsageError)?;
@@ -34,7 +34,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         .await
         .with_context(|| format!("cannot listen on {addr} (port in use? try --port 0)"))?;
     let local = listener.local_addr()?;
-    let shutdown = shutdown_signal().context("cannot install the SIGTERM / Ctrl-C handlers")?;
+    let shutdown = super::stop_signal().context("cannot install the SIGTERM / Ctrl-C handlers")?;
     // Written without `println!`: a closed stdout (a supervisor that read the URL and went
     // away) must not take the server down.
     let mut banner = format!("tokaudit emulator listening on http://{local}\n");
@@ -47,31 +47,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(banner.as_bytes()).and_then(|_| out.flush());
     }
-    emulator::serve(listener, emulator, shutdown)
-        .await
-        .context("the emulator stopped with an error")?;
+    emulator::serve(listener, emulator, async {
+        shutdown.await;
+    })
+    .await
+    .context("the emulator stopped with an error")?;
     Ok(crate::exit::SUCCESS)
-}
-
-/// Register the stop signals now (not lazily on first poll): the URL is printed right after,
-/// and a supervisor that reads it may send SIGTERM at once.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        Ok(async move {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = int.recv() => {},
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-    }
 }

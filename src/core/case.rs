@@ -17,12 +17,26 @@ pub struct CaseMeta {
     pub name: String,
     /// Target (`bedrock`, `openai`, `anthropic`).
     pub target: String,
-    /// API family.
-    pub api: Api,
+    /// API family; `None` for a file that did not load as a recording (never guessed).
+    pub api: Option<Api>,
     /// Model id (account ids in ARNs redacted).
     pub model: String,
     /// Region.
     pub region: String,
+    /// The built-in emulator answered (`--offline`), not the provider: said in every header.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub emulator: bool,
+}
+
+impl CaseMeta {
+    /// What a report says of metadata it does not know (a file that did not load).
+    pub const UNKNOWN: &'static str = "unknown";
+
+    /// The API family's name, or [`UNKNOWN`](Self::UNKNOWN).
+    pub fn api_name(&self) -> String {
+        self.api
+            .map_or_else(|| Self::UNKNOWN.to_string(), |a| a.to_string())
+    }
 }
 
 /// One cell of the diff table.

@@ -30,16 +30,10 @@ pub enum Outcome {
 impl Outcome {
     /// The outcome of a verdict, given an optional expectation and the violations seen.
     pub fn of(verdict: Verdict, expect: Option<&Expectation>, violations: &[String]) -> Outcome {
-        match (expect, verdict) {
+        // Expecting a pass is no expectation: the verdict speaks for itself.
+        match (expect.filter(|e| e.verdict != Verdict::Pass), verdict) {
             (Some(_), Verdict::Pass) => Outcome::UnexpectedPass,
-            (Some(e), v)
-                if e.verdict == v
-                    && e.findings
-                        .iter()
-                        .all(|f| violations.iter().any(|v| v == f.id())) =>
-            {
-                Outcome::ExpectedFailure
-            }
+            (Some(e), v) if e.verdict == v && e.matches(violations) => Outcome::ExpectedFailure,
             (_, Verdict::Pass) => Outcome::Pass,
             (_, Verdict::Mismatch) => Outcome::Mismatch,
             (_, Verdict::Inconclusive) => Outcome::Inconclusive,
@@ -143,6 +137,62 @@ impl GateCase {
         case
     }
 
+    /// Judge a case whose every pair carries its own exact expectation (a suite's
+    /// `check_expect`: fixtures judged against their `expect` blocks). It passes when each
+    /// pair ends as its expectation says (an expected failure when any of them was meant to
+    /// fail); otherwise its error lists the pairs that did not.
+    pub fn checked(name: &str, line: usize, pairs: Vec<(CaseReport, Option<Expectation>)>) -> Self {
+        let mut deviations = Vec::new();
+        let mut outcomes = Vec::new();
+        for (r, e) in &pairs {
+            let seen: Vec<String> = r.violations().iter().map(|i| i.id().to_string()).collect();
+            let outcome = Outcome::of(r.verdict, e.as_ref(), &seen);
+            if !matches!(outcome, Outcome::Pass | Outcome::ExpectedFailure) {
+                let want = e.as_ref().map_or(Verdict::Pass, |e| e.verdict);
+                deviations.push(format!(
+                    "{}: expected {want}, got {} [{}]",
+                    r.meta.name,
+                    r.verdict,
+                    seen.join(", ")
+                ));
+            }
+            outcomes.push(outcome);
+        }
+        let reports: Vec<CaseReport> = pairs.into_iter().map(|(r, _)| r).collect();
+        let verdict = Verdict::worst(reports.iter().map(|r| r.verdict)).unwrap_or(Verdict::Error);
+        let expected_failure = outcomes.contains(&Outcome::ExpectedFailure);
+        let outcome = match outcomes
+            .iter()
+            .filter(|o| !matches!(o, Outcome::Pass | Outcome::ExpectedFailure))
+            .max_by_key(|o| o.verdict())
+        {
+            Some(worst) => *worst,
+            None if expected_failure => Outcome::ExpectedFailure,
+            None if reports.is_empty() => Outcome::Error,
+            None => Outcome::Pass,
+        };
+        GateCase {
+            name: name.to_string(),
+            line,
+            verdict,
+            outcome,
+            expect: expected_failure.then(|| ExpectReport {
+                verdict,
+                reason: "each fixture's expect block".into(),
+                findings: Vec::new(),
+            }),
+            error: (!deviations.is_empty()).then(|| {
+                format!(
+                    "{} of {} fixtures did not end as their expect block says: {}",
+                    deviations.len(),
+                    reports.len(),
+                    deviations.join("; ")
+                )
+            }),
+            reports,
+        }
+    }
+
     /// Violated invariant ids over all pairs.
     pub fn violations(&self) -> Vec<String> {
         let mut v: Vec<String> = self
@@ -199,9 +249,22 @@ pub struct GateReport {
     pub summary: GateSummary,
     /// The cases run so far.
     pub cases: Vec<GateCase>,
+    /// Why no case ran: the suite was refused (exit 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl GateReport {
+    /// The report of a run refused before any case (a bad suite): written all the same, so
+    /// that a CI's artifact step finds a report that says why.
+    pub fn refused(suite: &str, mode: &str, error: String) -> Self {
+        let mut r = GateReport::start(suite, mode, 0);
+        r.error = Some(error);
+        r.complete = true;
+        r.recount();
+        r
+    }
+
     /// An empty report for a run about to start.
     pub fn start(suite: &str, mode: &str, planned: usize) -> Self {
         let mut r = GateReport {
@@ -215,6 +278,7 @@ impl GateReport {
             exit_code: exit::RUNTIME,
             summary: GateSummary::default(),
             cases: Vec::new(),
+            error: None,
         };
         r.recount();
         r
@@ -255,7 +319,11 @@ impl GateReport {
                 .map(|c| c.outcome.verdict())
                 .chain(unfinished),
         );
-        self.exit_code = exit::for_worst(worst);
+        self.exit_code = if self.error.is_some() {
+            exit::USAGE
+        } else {
+            exit::for_worst(worst)
+        };
         self.summary = s;
     }
 }
@@ -271,6 +339,7 @@ mod tests {
             verdict: Verdict::Mismatch,
             reason: "known".into(),
             findings: vec![Invariant::InputParity],
+            exact: false,
         };
         let seen = vec!["input-parity".to_string()];
         assert_eq!(

@@ -102,8 +102,24 @@ fn normalize_all(
 /// A case whose input could not be read at all (or whose captures do not decode). For a
 /// replayed file the message starts with the file and says what to do.
 pub fn malformed(meta: CaseMeta, origin: Option<&Path>, error: &str) -> CaseReport {
+    malformed_because(meta, origin, error, true)
+}
+
+/// A file that is not a damaged recording (something else, a newer format, unreadable):
+/// an `error` case like [`malformed`], without the advice to re-record.
+pub fn unreadable(meta: CaseMeta, origin: Option<&Path>, error: &str) -> CaseReport {
+    malformed_because(meta, origin, error, false)
+}
+
+fn malformed_because(
+    meta: CaseMeta,
+    origin: Option<&Path>,
+    error: &str,
+    damaged: bool,
+) -> CaseReport {
     let message = match origin {
-        Some(path) => format!("{}: {error}; {MALFORMED_HINT}", path.display()),
+        Some(path) if damaged => format!("{}: {error}; {MALFORMED_HINT}", path.display()),
+        Some(path) => format!("{}: {error}", path.display()),
         None => error.to_string(),
     };
     CaseReport::malformed(meta, message)

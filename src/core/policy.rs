@@ -64,6 +64,21 @@ pub struct Expectation {
     pub reason: String,
     /// The violations that are expected, if listed.
     pub findings: Vec<Invariant>,
+    /// The violations must be exactly `findings` (a fixture's `expect` block), not merely
+    /// include them (a suite's `[case.expect]`).
+    pub exact: bool,
+}
+
+impl Expectation {
+    /// Whether the violations seen (ids) are the expected ones: all of them, and with
+    /// [`exact`](Self::exact) nothing else.
+    pub fn matches(&self, seen: &[String]) -> bool {
+        let listed = |id: &String| self.findings.iter().any(|f| f.id() == id);
+        self.findings
+            .iter()
+            .all(|f| seen.iter().any(|s| s == f.id()))
+            && (!self.exact || seen.iter().all(listed))
+    }
 }
 
 impl Policy {

@@ -11,14 +11,17 @@ use crate::core::pipeline::Pair;
 /// Check a pair's structure (and its warm-up call's, which is the non-streaming operation);
 /// the error names the field and what it should be.
 pub fn pair(meta: &CaseMeta, pair: &Pair) -> Result<(), String> {
-    let expected_target = meta.api.target();
+    let Some(api) = meta.api else {
+        return Err("the case names no API family, so its operations cannot be checked".into());
+    };
+    let expected_target = api.target();
     if meta.target != expected_target {
         return Err(format!(
-            "target {:?} does not speak the {} API (that is target {expected_target:?}); the recording's metadata was edited",
-            meta.target, meta.api
+            "target {:?} does not speak the {api} API (that is target {expected_target:?}); the recording's metadata was edited",
+            meta.target
         ));
     }
-    let (ns_op, st_op) = meta.api.operations();
+    let (ns_op, st_op) = api.operations();
     let sides = [
         Some(("non_streaming", pair.non_streaming, ns_op, "non-streaming")),
         Some(("streaming", pair.streaming, st_op, "streaming")),
@@ -29,8 +32,8 @@ pub fn pair(meta: &CaseMeta, pair: &Pair) -> Result<(), String> {
             return Err(format!(
                 "{side}.operation: {} is not the {role} operation of the {} API ({want}){}",
                 capture.operation,
-                meta.api,
-                swap_hint(capture.operation, meta.api)
+                api,
+                swap_hint(capture.operation, api)
             ));
         }
         response_shape(side, capture)?;
@@ -99,9 +102,10 @@ mod tests {
         CaseMeta {
             name: "x".into(),
             target: target.into(),
-            api,
+            api: Some(api),
             model: "m".into(),
             region: "r".into(),
+            emulator: false,
         }
     }
 

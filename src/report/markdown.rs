@@ -41,8 +41,12 @@ fn cell(c: &Option<Cell>) -> String {
 
 fn pair(out: &mut String, r: &CaseReport) {
     out.push_str(&format!(
-        "#### {} · {} · {} · **{}**\n\n",
-        r.meta.name, r.meta.api, r.meta.model, r.verdict
+        "#### {} · {} · {}{} · **{}**\n\n",
+        r.meta.name,
+        r.meta.api_name(),
+        r.meta.model,
+        if r.meta.emulator { " · emulator" } else { "" },
+        r.verdict
     ));
     if let Some(e) = &r.error {
         out.push_str(&format!("> error: {}\n\n", e.replace('\n', " ")));
@@ -124,6 +128,11 @@ fn render_gate(gate: &GateReport) -> String {
         s.expected_failures,
         s.unexpected_passes
     );
+    if let Some(err) = &gate.error {
+        out.push_str(&format!(
+            "**The suite was refused, no case ran:** {err}\n\n"
+        ));
+    }
     for case in &gate.cases {
         let icon = match case.outcome {
             Outcome::Pass | Outcome::ExpectedFailure => "✅",

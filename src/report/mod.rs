@@ -23,6 +23,21 @@ pub struct Style {
     pub width: Option<u16>,
     /// Full provenance paths in the table (`--sources`) instead of short ones.
     pub full_sources: bool,
+    /// How many of the cases the table prints.
+    pub detail: Detail,
+}
+
+/// How many of a run's cases the table prints (the other formats always carry every case).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// Every case that did not pass, and the first
+    /// [`PASSING_SHOWN`](table::PASSING_SHOWN) passing ones.
+    #[default]
+    Cases,
+    /// Only the cases that did not pass: repeated runs, where the spread says the rest.
+    Failing,
+    /// The spread and the summary line only (`-q`).
+    Summary,
 }
 
 /// A provenance path as the table shows it by default: where the number came from, not the
@@ -208,6 +223,7 @@ pub(crate) mod testing {
             verdict: crate::core::audit::Verdict::Mismatch,
             reason: "LiteLLM #9577".into(),
             findings: vec![crate::core::audit::Invariant::InputParity],
+            exact: false,
         };
         g.push(GateCase::judged(
             "litellm",

@@ -20,22 +20,38 @@ pub struct CaseWriter<W: Write> {
     shown: Shown,
     /// Markdown and JUnit: every case, rendered at the end.
     kept: Vec<CaseReport>,
+    /// The first write error other than a closed pipe; nothing more is written after it.
+    failed: Option<std::io::Error>,
 }
 
 impl<W: Write> CaseWriter<W> {
-    /// Start a report on `out`; `over_runs` adds the spread over repeated runs. Write errors
-    /// are ignored: a closed stdout (piped into `head`) is not a failure of the audit.
-    pub fn new(mut out: W, format: Format, style: Style, over_runs: bool) -> Self {
-        if format == Format::Json {
-            let _ = out.write_all(json::head().as_bytes());
-        }
-        CaseWriter {
+    /// Start a report on `out`; `over_runs` adds the spread over repeated runs. A closed
+    /// pipe (stdout piped into `head`) is not a failure of the audit; any other write error
+    /// (a full disk) is, and [`finish`](Self::finish) returns it.
+    pub fn new(out: W, format: Format, style: Style, over_runs: bool) -> Self {
+        let mut w = CaseWriter {
             out,
             format,
             style,
             tally: Tally::new(over_runs),
             shown: Shown::default(),
             kept: Vec::new(),
+            failed: None,
+        };
+        if format == Format::Json {
+            w.write(json::head().as_bytes());
+        }
+        w
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        if let Err(e) = self.out.write_all(bytes).and_then(|_| self.out.flush())
+            && e.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            self.failed = Some(e);
         }
     }
 
@@ -51,16 +67,14 @@ impl<W: Write> CaseWriter<W> {
                 return;
             }
         };
-        let _ = self
-            .out
-            .write_all(text.as_bytes())
-            .and_then(|_| self.out.flush());
+        self.write(text.as_bytes());
     }
 
-    /// Write what the cases add up to, and return the exit code.
-    pub fn finish(mut self) -> i32 {
+    /// Write what the cases add up to, and return the exit code (or the write error).
+    pub fn finish(mut self) -> std::io::Result<i32> {
         let any = self.tally.cases() > 0;
-        let closing = self.tally.close();
+        let tally = std::mem::replace(&mut self.tally, Tally::new(false));
+        let closing = tally.close();
         let code = closing.exit_code;
         let text = match self.format {
             Format::Json => json::closing(&closing, any),
@@ -75,11 +89,8 @@ impl<W: Write> CaseWriter<W> {
                 renderer(self.format, self.style).report(&report)
             }
         };
-        let _ = self
-            .out
-            .write_all(text.as_bytes())
-            .and_then(|_| self.out.flush());
-        code
+        self.write(text.as_bytes());
+        self.failed.map_or(Ok(code), Err)
     }
 }
 
@@ -110,7 +121,7 @@ mod tests {
                 let mut out = Vec::new();
                 let mut w = CaseWriter::new(&mut out, format, Style::default(), over_runs);
                 cases.into_iter().for_each(|c| w.case(c));
-                assert_eq!(w.finish(), collected.exit_code());
+                assert_eq!(w.finish().unwrap(), collected.exit_code());
                 assert_eq!(
                     String::from_utf8(out).unwrap(),
                     whole,

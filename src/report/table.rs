@@ -1,7 +1,7 @@
 //! The default human output: one comfy-table diff table per case, then its findings; for a
 //! gate run, each suite case's outcome before its tables and the summary line at the end.
 
-use super::{Render, Style};
+use super::{Detail, Render, Style};
 use crate::core::audit::{Severity, Verdict};
 use crate::core::case::{CaseReport, Cell, Row, RowStatus};
 use crate::core::gate::{GateCase, GateReport};
@@ -28,7 +28,11 @@ impl Render for Table {
     }
 
     fn gate(&self, report: &GateReport) -> String {
-        let mut out: String = report.cases.iter().map(|c| self.gate_case(c)).collect();
+        let mut out: String = if self.style.detail == Detail::Summary {
+            String::new()
+        } else {
+            report.cases.iter().map(|c| self.gate_case(c)).collect()
+        };
         out.push_str(&gate_summary_line(report));
         out.push('\n');
         out
@@ -63,12 +67,12 @@ impl Table {
     /// One suite case of a gate run: its outcome, expectation and error, then its tables
     /// (printed as each case finishes).
     pub fn gate_case(&self, case: &GateCase) -> String {
-        let mut out = format!(
-            "== {} (line {}): {}\n",
-            case.name,
-            case.line,
-            case.outcome.name()
-        );
+        let line = if case.line > 0 {
+            format!(" (line {})", case.line)
+        } else {
+            String::new()
+        };
+        let mut out = format!("== {}{line}: {}\n", case.name, case.outcome.name());
         if let Some(e) = &case.expect {
             out.push_str(&format!("   expected to end {}: {}\n", e.verdict, e.reason));
         }
@@ -249,11 +253,16 @@ pub struct Shown {
 }
 
 impl Table {
-    /// One case of a report as it finishes: its table and findings, unless it passed and
-    /// [`PASSING_SHOWN`] passing cases were shown already.
+    /// One case of a report as it finishes: its table and findings, unless the style's
+    /// [`Detail`] leaves it out (a passing case past those shown, any case for `-q`).
     pub fn streamed_case(&self, case: &CaseReport, shown: &mut Shown) -> String {
+        let passing_shown = match self.style.detail {
+            Detail::Summary => return String::new(),
+            Detail::Failing => 0,
+            Detail::Cases => PASSING_SHOWN,
+        };
         if case.verdict == Verdict::Pass {
-            if shown.passing >= PASSING_SHOWN {
+            if shown.passing >= passing_shown {
                 shown.hidden += 1;
                 return String::new();
             }
@@ -265,7 +274,7 @@ impl Table {
     /// What ends a report: the spread over runs, the hidden passing cases, the summary line.
     pub fn closing(&self, closing: &Closing, shown: &Shown) -> String {
         let mut out = String::new();
-        if shown.hidden > 0 {
+        if shown.hidden > 0 && self.style.detail != Detail::Summary {
             out.push_str(&format!(
                 "({} more passing cases not shown; --format json lists every case)\n",
                 shown.hidden
@@ -282,12 +291,13 @@ fn render_cases(cases: &[CaseReport], style: Style) -> String {
     for case in cases {
         let m = &case.meta;
         let head = format!(
-            " {} · {} · {} · {} · {}  {}",
+            " {} · {} · {} · {} · {}{}  {}",
             m.name,
             m.target,
-            m.api,
+            m.api_name(),
             m.model,
             m.region,
+            if m.emulator { " · emulator" } else { "" },
             verdict_text(case.verdict, style)
         );
         out.push_str(&wrap(&head, style.width.map(usize::from), 3));

@@ -30,6 +30,11 @@
 //! [[case]]
 //! name = "recorded"
 //! fixtures = ["fixtures/invoke-write-hi.json"]   # always replayed, in every mode
+//!
+//! [[case]]
+//! name = "corpus"
+//! fixtures = ["fixtures/"]        # files or folders
+//! check_expect = true             # each fixture must end as its own `expect` block says
 //! ```
 //!
 //! Unknown keys and bad values are errors that name the file and line ([`validate`]). A
@@ -102,6 +107,8 @@ pub struct Case {
     pub price_model: Option<String>,
     /// Expected failure.
     pub expect: Option<Expectation>,
+    /// A fixture case judged fixture by fixture against each one's `expect` block.
+    pub check_expect: bool,
 }
 
 /// How the gate runs a prompt case: against the emulator or live, with the command line's
@@ -185,7 +192,7 @@ pub struct Suite {
 
 /// A suite that cannot be used: one line naming file and line.
 #[derive(Debug, thiserror::Error)]
-#[error("{}:{line}: {message}", path.display())]
+#[error("{}{}: {message}", path.display(), if *line == 0 { String::new() } else { format!(":{line}") })]
 pub struct SuiteError {
     /// The suite file.
     pub path: PathBuf,
@@ -315,6 +322,7 @@ fn case(
         max_cost: validate::budget(c)?,
         price_model: c.price_model.clone(),
         expect,
+        check_expect: c.check_expect.unwrap_or(false),
     })
 }
 

@@ -76,6 +76,7 @@ pub(super) struct CaseSpec {
     pub max_cost: Option<Spanned<f64>>,
     pub price_model: Option<String>,
     pub fixtures: Option<Vec<String>>,
+    pub check_expect: Option<bool>,
     pub emulator_faults: Option<Vec<Spanned<String>>>,
     pub tolerance: Option<BTreeMap<Spanned<String>, Spanned<i64>>>,
     pub expect: Option<ExpectSpec>,

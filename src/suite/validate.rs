@@ -7,7 +7,7 @@ use crate::core::audit::{Invariant, Verdict};
 use crate::core::policy::Expectation;
 use crate::plan::{self, UnknownName};
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use toml::Spanned;
 
@@ -70,14 +70,33 @@ pub(super) fn positive(
         })
 }
 
-/// Exactly one of `prompt`, `prompts` or `fixtures`; fixture paths are relative to the suite.
+/// Exactly one of `prompt`, `prompts` or `fixtures`; fixture paths are relative to the suite
+/// and must exist now, so that a typo is a suite error before any call, not a replay error
+/// after the spend.
 pub(super) fn source(c: &CaseSpec, suite: &Path) -> Result<Source, String> {
+    if c.check_expect == Some(true) {
+        if c.fixtures.is_none() {
+            return Err("check_expect judges recorded fixtures: use it with `fixtures`".into());
+        }
+        if c.expect.is_some() {
+            return Err(
+                "check_expect takes each fixture's own expect block: drop [case.expect]".into(),
+            );
+        }
+    }
     match (&c.prompt, &c.prompts, &c.fixtures) {
         (Some(p), None, None) => Ok(Source::Prompts(vec![p.clone()])),
         (None, Some(ps), None) if !ps.is_empty() => Ok(Source::Prompts(ps.clone())),
         (None, None, Some(fs)) if !fs.is_empty() => {
             let base = suite.parent().unwrap_or(Path::new("."));
-            Ok(Source::Fixtures(fs.iter().map(|f| base.join(f)).collect()))
+            let paths: Vec<PathBuf> = fs.iter().map(|f| base.join(f)).collect();
+            if let Some((f, p)) = fs.iter().zip(&paths).find(|(_, p)| !p.exists()) {
+                return Err(format!(
+                    "fixtures: {f:?} does not exist (looked for {}; paths are relative to the suite file)",
+                    p.display()
+                ));
+            }
+            Ok(Source::Fixtures(paths))
         }
         _ => Err(
             "give exactly one of `prompt`, `prompts` (non-empty) or `fixtures` (non-empty)".into(),
@@ -164,6 +183,7 @@ pub(super) fn expectation(
         verdict,
         reason: e.reason.clone(),
         findings,
+        exact: false,
     })
 }
 

@@ -140,3 +140,213 @@ fn the_table_fits_the_columns_it_is_given() {
         r.stdout
     );
 }
+
+/// `replay … > /dev/full` exited 0: a report that could not be written is a runtime error,
+/// on stderr, for every command that prints one. A closed pipe stays quiet.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_report_that_cannot_be_written_exits_3() {
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let fixture = fixtures().join("invoke-write-hi.json");
+    let fixture = fixture.to_str().unwrap();
+    let commands: [&[&str]; 5] = [
+        &["replay", fixture],
+        &["replay", "--format", "json", fixture],
+        &[
+            "compare",
+            "--prompt",
+            "Write Hi",
+            "--offline",
+            "--api",
+            "invoke",
+        ],
+        &["prices", "--json"],
+        &["serve", "--list-faults"],
+    ];
+    for args in commands {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokaudit"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdout(full())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write the report to stdout") && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// A second `--record` into the same folder silently overwrote the first recording.
+#[test]
+fn record_refuses_a_folder_that_holds_fixtures_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = |extra: &[&str]| {
+        run(tokaudit()
+            .args([
+                "compare",
+                "--prompt",
+                "Write Hi",
+                "--offline",
+                "--api",
+                "invoke",
+                "--record",
+            ])
+            .arg(dir.path())
+            .args(extra))
+    };
+    assert_eq!(record(&[]).code, 0);
+    let first = std::fs::read(dir.path().join("run-001-invoke.json")).unwrap();
+    let r = record(&[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("already holds 1 fixture") && r.stderr.contains("--force"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty(), "refused before any call");
+    assert_eq!(
+        std::fs::read(dir.path().join("run-001-invoke.json")).unwrap(),
+        first
+    );
+    assert_eq!(record(&["--force"]).code, 0);
+    let r = run(tokaudit().args(["compare", "--prompt", "x", "--offline", "--force"]));
+    assert_eq!(r.code, 2, "--force needs --record: {}", r.stderr);
+}
+
+/// `-q` is summary-only for every command with a report; `--runs` prints the failing pairs
+/// and the spread, not every pair.
+#[test]
+fn quiet_is_summary_only_and_runs_show_failing_pairs() {
+    let fixture = fixtures().join("invoke-write-hi.json");
+    let suite = fixtures().join("../tokaudit.toml");
+    let runs: [Vec<&std::ffi::OsStr>; 3] = [
+        vec!["replay".as_ref(), "-q".as_ref(), fixture.as_os_str()],
+        vec![
+            "compare".as_ref(),
+            "--prompt".as_ref(),
+            "Write Hi".as_ref(),
+            "--offline".as_ref(),
+            "-q".as_ref(),
+        ],
+        vec![
+            "gate".as_ref(),
+            "--offline".as_ref(),
+            "--suite".as_ref(),
+            suite.as_os_str(),
+            "-q".as_ref(),
+        ],
+    ];
+    for args in runs {
+        let r = run(tokaudit().args(&args));
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: one summary line:\n{}", r.stdout);
+        assert!(lines[0].contains("pass"), "{}", lines[0]);
+    }
+    let r = run(tokaudit().args([
+        "compare",
+        "--prompt",
+        "Write Hi",
+        "--offline",
+        "--api",
+        "invoke",
+        "--runs",
+        "20",
+        "--emulator-fault",
+        "hardcoded-usage@0.2",
+    ]));
+    let shown = r.stdout.matches("· emulator").count();
+    let mismatches: usize = r
+        .stdout
+        .lines()
+        .last()
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|m| m.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(
+        shown, mismatches,
+        "only the failing pairs are printed:\n{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("over all runs"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("more passing cases not shown"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// An unreachable gateway: the hint names --base-url and the refused connection, and no
+/// billing warning for requests that never left.
+#[test]
+fn an_unreachable_gateway_gets_the_hint_for_a_refused_connection() {
+    let r = run(tokaudit().args([
+        "compare",
+        "--prompt",
+        "x",
+        "--target",
+        "openai",
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--runs",
+        "2",
+    ]));
+    assert_eq!(r.code, 3);
+    for text in [&r.stdout, &r.stderr] {
+        assert!(text.contains("connection refused"), "{text}");
+        assert!(text.contains("check --base-url"), "{text}");
+        assert!(!text.contains("--endpoint-url"), "{text}");
+        assert!(!text.contains("may have been billed"), "{text}");
+    }
+    let errors = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("tokaudit: error:"))
+        .count();
+    assert_eq!(
+        errors, 2,
+        "each distinct error once (non-streaming, streaming):\n{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("2 more occurrences"), "{}", r.stderr);
+}
+
+/// The header of every offline case says the emulator answered, in every format.
+#[test]
+fn offline_cases_say_the_emulator_answered() {
+    let r = run(tokaudit().args(["compare", "--prompt", "Write Hi", "--offline"]));
+    let headers: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with(" run-"))
+        .collect();
+    assert_eq!(headers.len(), 2, "{}", r.stdout);
+    assert!(
+        headers.iter().all(|h| h.contains("· emulator")),
+        "{headers:?}"
+    );
+    let r = run(tokaudit().args([
+        "compare",
+        "--prompt",
+        "Write Hi",
+        "--offline",
+        "--format",
+        "json",
+    ]));
+    assert!(
+        r.json()["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["emulator"] == true)
+    );
+}

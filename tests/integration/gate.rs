@@ -317,7 +317,7 @@ fn a_run_killed_midway_leaves_valid_partial_reports() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    // The reports are rewritten one after the other (JSON, JUnit, Markdown): wait for the last.
+    // The reports are renamed into place one after the other: wait for the last.
     loop {
         let done = std::fs::read_to_string(&json)
             .ok()
@@ -343,8 +343,11 @@ fn a_run_killed_midway_leaves_valid_partial_reports() {
     );
     assert_eq!(report["cases"][0]["name"], "fast");
     assert_eq!(report["exit_code"], 3, "an incomplete run is never success");
-    let (suites, ..) = junit_counts(&junit);
-    assert_eq!(suites, 1);
+    // The finished case, and the failing `incomplete` case a CI counts as red.
+    let (suites, _, failures, ..) = junit_counts(&junit);
+    assert_eq!((suites, failures), (2, 1));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("ended after 1 of 2 cases"), "{xml}");
     assert!(
         std::fs::read_to_string(&md)
             .unwrap()
@@ -398,4 +401,235 @@ fn malformed_suites_are_one_line_errors_naming_the_line() {
     let r = run(tokaudit().args(["gate", "--suite", "/nonexistent/tokaudit.toml"]));
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("cannot read the suite"), "{}", r.stderr);
+}
+
+/// A typo in `--baseline` used to disable drift checking with only a note and exit 0.
+#[test]
+fn a_baseline_that_does_not_exist_is_an_error_unless_optional() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = suite(
+        dir.path(),
+        &format!(
+            "[[case]]\nname = \"r\"\nfixtures = [{:?}]\n",
+            fixture("invoke-write-hi.json")
+        ),
+    );
+    let typo = dir.path().join("basline");
+    let r = run(tokaudit()
+        .args(["gate", "--suite"])
+        .arg(&s)
+        .arg("--baseline")
+        .arg(&typo));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--baseline") && r.stderr.contains("no such folder"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--baseline-optional"), "{}", r.stderr);
+    let r = run(tokaudit()
+        .args(["gate", "--suite"])
+        .arg(&s)
+        .arg("--baseline")
+        .arg(&typo)
+        .arg("--baseline-optional"));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+}
+
+/// A suite naming a missing fixture exited 3 "corrupt or was edited" after running the other
+/// cases; it is a suite error (2) before any call, naming the case, the path and the line.
+#[test]
+fn a_missing_fixture_is_a_suite_error_before_any_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = suite(
+        dir.path(),
+        "[[case]]\nname = \"live\"\nprompt = \"Write Hi\"\n\n[[case]]\nname = \"gone\"\nfixtures = [\"recordings/missing.json\"]\n",
+    );
+    let r = run(tokaudit().args(["gate", "--offline", "--suite"]).arg(&s));
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.is_empty(), "no case ran: {}", r.stdout);
+    for needle in [
+        "suite.toml:5",
+        "case \"gone\"",
+        "\"recordings/missing.json\" does not exist",
+    ] {
+        assert!(r.stderr.contains(needle), "{needle:?}: {}", r.stderr);
+    }
+}
+
+/// A bad suite used to write no report at all, so a CI's artifact step found nothing.
+#[test]
+fn a_suite_error_still_writes_reports_that_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = suite(dir.path(), "[[case]]\nname = \"x\"\nprompt = 3\n");
+    let (json, junit, md) = (
+        dir.path().join("out/r.json"),
+        dir.path().join("out/r.xml"),
+        dir.path().join("out/r.md"),
+    );
+    let r = run(tokaudit()
+        .args(["gate", "--offline", "--suite"])
+        .arg(&s)
+        .arg("--json")
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--markdown")
+        .arg(&md));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["exit_code"], 2);
+    assert!(
+        report["error"].as_str().unwrap().contains("suite.toml:3"),
+        "{report}"
+    );
+    let (suites, tests, failures, errors, _) = junit_counts(&junit);
+    assert_eq!((suites, tests, failures, errors), (1, 1, 0, 1));
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        markdown.contains("The suite was refused, no case ran"),
+        "{markdown}"
+    );
+}
+
+/// The same path for two reports silently dropped one; a report over the suite destroyed it.
+#[test]
+fn report_paths_must_be_distinct() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = suite(
+        dir.path(),
+        &format!(
+            "[[case]]\nname = \"r\"\nfixtures = [{:?}]\n",
+            fixture("invoke-write-hi.json")
+        ),
+    );
+    let same = dir.path().join("report");
+    let dotted = dir.path().join(".").join("report");
+    let cases: [(Vec<&std::ffi::OsStr>, [&str; 2]); 2] = [
+        (
+            vec![
+                "--junit".as_ref(),
+                same.as_os_str(),
+                "--markdown".as_ref(),
+                dotted.as_os_str(),
+            ],
+            ["--junit", "--markdown"],
+        ),
+        (
+            vec!["--json".as_ref(), s.as_os_str()],
+            ["--suite", "--json"],
+        ),
+    ];
+    for (args, flags) in cases {
+        let r = run(tokaudit().args(["gate", "--suite"]).arg(&s).args(&args));
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        let line = r.stderr.trim();
+        assert!(
+            line.contains(&format!("{} and {} name the same file", flags[0], flags[1])),
+            "{line}"
+        );
+        assert!(!same.exists(), "nothing written");
+    }
+    assert!(
+        std::fs::read_to_string(&s).unwrap().contains("[[case]]"),
+        "the suite survives"
+    );
+}
+
+/// SIGTERM in the middle of a case: no temporary file outlives the process, the reports on
+/// disk are those of the last finished case (marked incomplete, failing in JUnit), the exit
+/// code is the shell's for SIGTERM; and a temporary file left by a `kill -9` of an earlier
+/// run is removed by the next write.
+#[cfg(unix)]
+#[test]
+fn a_signal_leaves_no_temporary_files_and_consistent_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = suite(
+        dir.path(),
+        "[[case]]\nname = \"fast\"\nprompt = \"Write Hi\"\napi = \"invoke\"\n\n[[case]]\nname = \"slow\"\nprompt = \"Write 300 words\"\nmax_tokens = 400\nemulator_faults = [\"token-latency=50\"]\n",
+    );
+    let (junit, json) = (dir.path().join("j.xml"), dir.path().join("r.json"));
+    // What a process killed outright (pid far above any live one) left behind.
+    let stale = dir.path().join(".r.json.tmp-4000000");
+    std::fs::write(&stale, "half").unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tokaudit"))
+        .args(["gate", "--offline", "--suite"])
+        .arg(&s)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--json")
+        .arg(&json)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !std::fs::read_to_string(&json)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .is_some_and(|v| v["summary"]["cases"] == 1)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no case finished"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "the shell's code for SIGTERM");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped by a signal"));
+    let temps: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["complete"], false);
+    let (_, tests, failures, ..) = junit_counts(&junit);
+    assert!(failures >= 1 && tests > 1, "the incomplete case fails");
+}
+
+/// A gate can point at a folder of fixtures in the `--check-expect` mode.
+#[test]
+fn a_suite_case_checks_a_folder_against_its_expect_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = suite(
+        dir.path(),
+        &format!(
+            "[[case]]\nname = \"corpus\"\nfixtures = [{:?}]\ncheck_expect = true\n",
+            fixtures().display().to_string()
+        ),
+    );
+    let junit = dir.path().join("j.xml");
+    let r = run(tokaudit()
+        .args(["gate", "--suite"])
+        .arg(&s)
+        .arg("--junit")
+        .arg(&junit));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("corpus (line 1): expected-failure"),
+        "{}",
+        r.stdout
+    );
+    let (_, _, failures, errors, _) = junit_counts(&junit);
+    assert_eq!(
+        (failures, errors),
+        (0, 0),
+        "intended failures are skipped, not red"
+    );
+    let bad = suite(
+        dir.path(),
+        "[[case]]\nname = \"p\"\nprompt = \"x\"\ncheck_expect = true\n",
+    );
+    let r = run(tokaudit().args(["gate", "--suite"]).arg(&bad));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("use it with `fixtures`"), "{}", r.stderr);
 }

@@ -9,8 +9,15 @@ fn good() -> Value {
         .unwrap()
 }
 
-/// Write `fixture` (JSON or raw text) to a temp file, replay it, and check the error line.
+/// Write `fixture` (JSON or raw text) to a temp file, replay it, and check the error line
+/// (which says to re-record: the bytes are damaged).
 fn check(content: String, needles: &[&str]) {
+    let line = error_line(content, needles);
+    assert!(line.contains("re-record"), "says what to do: {line}");
+}
+
+/// Replay `content` and return its one error line, checked for the file name and `needles`.
+fn error_line(content: String, needles: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("case.json");
     std::fs::write(&path, content).unwrap();
@@ -27,11 +34,7 @@ fn check(content: String, needles: &[&str]) {
     for n in needles {
         assert!(lines[0].contains(n), "missing {n:?} in: {}", lines[0]);
     }
-    assert!(
-        lines[0].contains("re-record"),
-        "says what to do: {}",
-        lines[0]
-    );
+    lines[0].to_string()
 }
 
 /// Replace the raw bytes of streaming frame `i`, keeping the readable view.
@@ -131,8 +134,74 @@ fn non_integer_count() {
 #[test]
 fn unknown_schema_version() {
     let mut fx = good();
-    fx["schema_version"] = 99.into();
-    check(fx.to_string(), &["schema_version 99 is not supported"]);
+    fx["schema_version"] = 0.into();
+    check(fx.to_string(), &["schema_version 0 is not one", "edited"]);
+}
+
+/// Files that are not damaged recordings say what they are, and never "re-record".
+#[test]
+fn a_file_that_is_not_a_fixture_says_what_it_is() {
+    let mut newer = good();
+    newer["schema_version"] = 99.into();
+    let report = run(tokaudit()
+        .args(["replay", "--format", "json"])
+        .arg(fixtures().join("invoke-write-hi.json")));
+    let cases: [(String, &[&str]); 4] = [
+        (
+            newer.to_string(),
+            &["written by a newer tokaudit", "upgrade tokaudit"],
+        ),
+        (
+            report.stdout,
+            &["a tokaudit compare report, not a recording"],
+        ),
+        (
+            "[tool]\nx = 1\n".into(),
+            &["not a fixture (not a JSON object)"],
+        ),
+        (r#"{"usage": {}}"#.into(), &["not a tokaudit fixture"]),
+    ];
+    for (content, needles) in cases {
+        let line = error_line(content, needles);
+        assert!(!line.contains("re-record"), "{line}");
+        assert!(
+            line.contains("compare --record DIR") || line.contains("upgrade"),
+            "{line}"
+        );
+    }
+}
+
+/// A file that did not load shows no invented metadata.
+#[test]
+fn a_file_that_did_not_load_has_unknown_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.json");
+    std::fs::write(&path, "hello").unwrap();
+    let r = run(tokaudit().args(["replay", "--format", "json"]).arg(&path));
+    assert_eq!(r.code, 3);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let meta = &v["cases"][0];
+    assert_eq!(
+        (
+            &meta["target"],
+            &meta["api"],
+            &meta["model"],
+            &meta["region"]
+        ),
+        (
+            &json!("unknown"),
+            &Value::Null,
+            &json!("unknown"),
+            &json!("unknown")
+        ),
+        "{meta}"
+    );
+    let table = run(tokaudit().arg("replay").arg(&path));
+    assert!(
+        table.stdout.contains("notes · unknown · unknown"),
+        "{}",
+        table.stdout
+    );
 }
 
 #[test]

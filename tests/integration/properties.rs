@@ -241,9 +241,10 @@ fn audit(api: Api, ns: &Capture, st: &Capture) -> CaseReport {
     let meta = CaseMeta {
         name: "generated".into(),
         target: api.target().into(),
-        api,
+        api: Some(api),
         model: "m".into(),
         region: "r".into(),
+        emulator: false,
     };
     let pair = Pair {
         non_streaming: ns,

@@ -235,3 +235,53 @@ fn a_hand_laid_out_recording_replays_to_the_same_verdict() {
     let rows = |v: &Value| v["cases"][0]["rows"].clone();
     assert_eq!(rows(&r.json()), rows(&original.json()));
 }
+
+/// `replay fixtures/` reports the corpus' intended mismatches as failures; `--check-expect`
+/// judges each fixture against its `expect` block, as the corpus test above does: the corpus
+/// is green, and a fixture whose expectation no longer holds turns it red, named.
+#[test]
+fn check_expect_judges_each_fixture_against_its_expect_block() {
+    let r = run(tokaudit()
+        .args(["replay", "--check-expect", "--format", "json"])
+        .arg(fixtures()));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report = r.json();
+    assert_eq!(report["kind"], "gate");
+    let summary = &report["summary"];
+    assert_eq!(summary["mismatch"], 0);
+    assert!(
+        summary["expected_failures"].as_u64().unwrap() >= 15,
+        "{summary}"
+    );
+    assert_eq!(
+        run(tokaudit().arg("replay").arg(fixtures())).code,
+        1,
+        "plain replay"
+    );
+    // A fixture that now passes although its block says mismatch, and one with no block.
+    let dir = tempfile::tempdir().unwrap();
+    let mut fx: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("invoke-write-hi.json")).unwrap(),
+    )
+    .unwrap();
+    fx["expect"] = json!({"verdict": "mismatch", "findings": ["input-parity"]});
+    std::fs::write(dir.path().join("stale.json"), fx.to_string()).unwrap();
+    let r = run(tokaudit()
+        .args(["replay", "--check-expect", "--format", "json"])
+        .arg(dir.path()));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let case = &r.json()["cases"][0];
+    assert_eq!(case["outcome"], "unexpected-pass", "{case}");
+    // An extra violation beyond the listed ones is a deviation too (exact, as the corpus test).
+    let mut fx: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("invoke-headers-disagree.json")).unwrap(),
+    )
+    .unwrap();
+    fx["expect"]["findings"] = json!([]);
+    std::fs::write(dir.path().join("stale.json"), fx.to_string()).unwrap();
+    let r = run(tokaudit()
+        .args(["replay", "--check-expect", "--format", "json"])
+        .arg(dir.path()));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(r.json()["cases"][0]["outcome"], "mismatch");
+}

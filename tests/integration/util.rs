@@ -1,7 +1,7 @@
 //! Shared set-up for the integration suite: the hermetic binary, runs, and report helpers.
 
 pub use assert_cmd::Command;
-pub use serde_json::Value;
+pub use serde_json::{Value, json};
 pub use std::io::{BufRead, BufReader};
 pub use std::path::{Path, PathBuf};
 pub use std::process::{Child, Stdio};

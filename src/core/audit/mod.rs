@@ -219,6 +219,18 @@ impl Verdict {
         verdicts.into_iter().max()
     }
 
+    /// The verdict of a name used in reports.
+    pub fn from_name(name: &str) -> Option<Verdict> {
+        [
+            Verdict::Pass,
+            Verdict::Inconclusive,
+            Verdict::Error,
+            Verdict::Mismatch,
+        ]
+        .into_iter()
+        .find(|v| v.name() == name)
+    }
+
     /// The name used in reports.
     pub fn name(self) -> &'static str {
         match self {
