@@ -12,10 +12,22 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The exit codes, as `--help` and the man page list them (constants in [`crate::exit`]).
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  every check held
+  1  a mismatch or violated invariant (also a gate's unexpected pass)
+  2  usage error: bad or contradicting flags, a refused suite
+  3  runtime error: auth, network, exception frame, malformed fixture,
+     a report that could not be written, nothing audited
+  4  inconclusive: nothing contradicted, but something could not be compared
+  130, 143  stopped by SIGINT / SIGTERM (written reports say incomplete)
+When several apply, the most serious wins: 1, then 3, then 4.";
+
 /// Audit LLM token accounting: the same prompt through Bedrock's streaming and non-streaming
 /// APIs must be billed the same.
 #[derive(Debug, Parser)]
-#[command(name = "tokaudit", version, about, long_about = None)]
+#[command(name = "tokaudit", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -26,17 +38,32 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Send one prompt through both paths (live Bedrock, or --offline) and audit the pair.
+    #[command(after_help = EXIT_CODES)]
     Compare(Box<CompareArgs>),
     /// Audit recorded fixtures (files or folders), with no network.
+    #[command(after_help = EXIT_CODES)]
     Replay(ReplayArgs),
     /// Run the Bedrock emulator on loopback.
     Serve(ServeArgs),
     /// Run a suite of cases as a CI regression gate, with baselines and JUnit / Markdown / JSON.
+    #[command(after_help = EXIT_CODES)]
     Gate(GateArgs),
     /// Show the prices a model is costed at, and where they come from.
     Prices(PricesArgs),
     /// Rewrite recorded fixtures (files or folders) in the current format, atomically.
     Migrate(MigrateArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `tokaudit man | man -l -`.
+    Man,
+}
+
+/// `tokaudit completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `tokaudit migrate`.

@@ -2,6 +2,7 @@
 //! exit code. Errors here are `anyhow` with context; the library below uses typed errors.
 
 mod compare;
+mod docs;
 mod gate;
 mod migrate;
 mod prices;
@@ -52,6 +53,8 @@ pub fn main() -> ExitCode {
             Command::Gate(args) => gate::run(args).await,
             Command::Prices(args) => prices::run(args),
             Command::Migrate(args) => migrate::run(args),
+            Command::Completions(args) => docs::completions(&args),
+            Command::Man => docs::man(),
         }
     });
     match result {

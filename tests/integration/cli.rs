@@ -350,3 +350,36 @@ fn offline_cases_say_the_emulator_answered() {
             .all(|c| c["emulator"] == true)
     );
 }
+
+/// Conventions of well-liked CLIs: exit codes in `--help`, completions and a man page
+/// generated from the same definition the parser uses.
+#[test]
+fn help_lists_exit_codes_and_completions_and_man_are_generated() {
+    for args in [&["--help"][..], &["compare", "--help"], &["gate", "--help"]] {
+        let r = run(tokaudit().args(args));
+        assert_eq!(r.code, 0);
+        assert!(
+            r.stdout.contains("Exit codes:") && r.stdout.contains("4  inconclusive"),
+            "{args:?}"
+        );
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let r = run(tokaudit().args(["completions", shell]));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stdout.contains("replay") && r.stdout.contains("check-expect"),
+            "{shell}"
+        );
+    }
+    let r = run(tokaudit().arg("man"));
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout.starts_with(".ie") || r.stdout.contains(".TH tokaudit"),
+        "{}",
+        &r.stdout[..200]
+    );
+    assert!(
+        r.stdout.contains("tokaudit\\-gate"),
+        "a section per subcommand"
+    );
+}
