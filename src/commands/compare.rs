@@ -28,6 +28,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
     let mut writer = CaseWriter::new(std::io::stdout().lock(), args.format, style, plan.runs > 1);
     let mut failed = Ok(());
     let mut diagnostics = super::Diagnostics::default();
+    let bar = progress.clone();
     runner::execute(&plan, &progress, |result| {
         if failed.is_err() {
             return;
@@ -43,8 +44,12 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
             }
         }
         let case = audit(&result, &policy);
-        diagnostics.case(&case);
-        writer.case(case);
+        // The bar is taken off the terminal while a case prints, or the case would start on
+        // the bar's line.
+        bar.suspend(|| {
+            diagnostics.case(&case);
+            writer.case(case);
+        });
     })
     .await?;
     diagnostics.finish();

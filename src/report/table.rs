@@ -6,7 +6,9 @@ use crate::core::audit::{Severity, Verdict};
 use crate::core::case::{CaseReport, Cell, Row, RowStatus};
 use crate::core::gate::{GateCase, GateReport};
 use crate::core::summary::{Closing, Report};
-use comfy_table::{Cell as TCell, Color, ContentArrangement, Table as Grid, presets};
+use comfy_table::{
+    Cell as TCell, Color, ColumnConstraint, ContentArrangement, Table as Grid, Width, presets,
+};
 
 /// The table renderer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -73,11 +75,13 @@ impl Table {
             String::new()
         };
         let mut out = format!("== {}{line}: {}\n", case.name, case.outcome.name());
+        let width = self.style.width.map(usize::from);
         if let Some(e) = &case.expect {
-            out.push_str(&format!("   expected to end {}: {}\n", e.verdict, e.reason));
+            let line = format!("   expected to end {}: {}", e.verdict, e.reason);
+            out.push_str(&wrap(&line, width, 5));
         }
         if let Some(e) = &case.error {
-            out.push_str(&format!("   error: {e}\n"));
+            out.push_str(&wrap(&format!("   error: {e}"), width, 5));
         }
         out.push_str(&render_cases(&case.reports, self.style));
         out
@@ -116,16 +120,20 @@ fn value_cell(c: &Option<Cell>, style: Style) -> String {
     }
 }
 
-/// Below this many columns the diff table is laid out one field per block instead of as a
-/// grid.
-const STACKED_BELOW: u16 = 72;
-
-fn status_text(r: &Row) -> String {
+/// A row's verdict, its invariant ids separated by `sep`.
+fn status_text(r: &Row, fitted: bool) -> String {
     let ids: Vec<&str> = r.invariants.iter().map(|i| i.id()).collect();
+    // Fitted to a terminal: one id per line, each mark glued to its id (a no-break space, as
+    // comfy-table breaks only at ' '), so a narrow column wraps between ids, never inside one.
+    let (glue, sep) = match fitted {
+        true => (NO_BREAK, "\n\u{a0}\u{a0}"),
+        false => (" ", ", "),
+    };
+    let ids = ids.join(sep);
     match r.status {
-        RowStatus::Mismatch => format!("✗ {}", ids.join(", ")),
-        RowStatus::NotComparable => format!("? {}", ids.join(", ")),
-        RowStatus::Note => format!("note: {}", ids.join(", ")),
+        RowStatus::Mismatch => format!("✗{glue}{ids}"),
+        RowStatus::NotComparable => format!("?{glue}{ids}"),
+        RowStatus::Note => format!("note: {ids}"),
         RowStatus::Ok => "ok".into(),
         RowStatus::Differs => "differs".into(),
         RowStatus::Partial => "partial (call failed)".into(),
@@ -134,49 +142,93 @@ fn status_text(r: &Row) -> String {
     }
 }
 
-fn case_table(case: &CaseReport, style: Style) -> Grid {
-    let mut t = Grid::new();
-    t.load_style(presets::UTF8_FULL_CONDENSED);
-    match style.width {
-        Some(w) => {
-            t.set_content_arrangement(ContentArrangement::Dynamic);
-            t.set_width(w);
-        }
-        None => {
-            t.set_content_arrangement(ContentArrangement::Disabled);
-        }
-    }
-    plain_or_styled(&mut t, style);
-    let ledger = case.upstream.is_some();
+/// A space at which comfy-table never wraps.
+const NO_BREAK: &str = "\u{a0}";
+
+/// The diff table as a grid, or `None` when the terminal is too narrow to lay it out without
+/// cutting a word in two (the caller then stacks it).
+fn case_table(case: &CaseReport, style: Style) -> Option<Grid> {
     let mut header = vec!["field", "non-streaming (source)", "streaming (source)"];
-    if ledger {
+    if case.upstream.is_some() {
         header.push("upstream (ledger)");
     }
     header.extend(["delta", "verdict"]);
+    let rows: Vec<Vec<String>> = case
+        .rows
+        .iter()
+        .map(|r| row_texts(case, r, style))
+        .collect();
+    let mut t = Grid::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED);
+    plain_or_styled(&mut t, style);
+    t.set_content_arrangement(ContentArrangement::Disabled);
+    let widest = longest_words(&header, &rows);
     t.set_header(header);
-    for r in &case.rows {
-        let mut status = TCell::new(status_text(r));
-        if style.color {
-            status = status.fg(match r.status {
-                RowStatus::Mismatch | RowStatus::Error => Color::Red,
-                RowStatus::NotComparable | RowStatus::Differs | RowStatus::Partial => Color::Yellow,
-                RowStatus::Ok => Color::Green,
-                RowStatus::Note | RowStatus::Absent => Color::Reset,
-            });
+    for (r, texts) in case.rows.iter().zip(rows) {
+        let status = r.status;
+        let mut cells: Vec<TCell> = texts.into_iter().map(TCell::new).collect();
+        if style.color
+            && let Some(last) = cells.pop()
+        {
+            cells.push(last.fg(status_color(status)));
         }
-        let mut cells = vec![
-            TCell::new(r.field.name()),
-            TCell::new(value_cell(&r.non_streaming, style)),
-            TCell::new(value_cell(&r.streaming, style)),
-        ];
-        if ledger {
-            cells.push(TCell::new(upstream_cell(r)));
-        }
-        cells.push(TCell::new(r.delta.map_or("—".into(), |d| format!("{d:+}"))));
-        cells.push(status);
         t.add_row(cells);
     }
-    t
+    if let Some(width) = style.width {
+        let needed: usize = widest.iter().map(|w| w + CELL_PADDING + 1).sum::<usize>() + 1;
+        if needed > usize::from(width) {
+            return None;
+        }
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+        t.set_width(width);
+        // Set once the columns exist.
+        t.set_constraints(widest.iter().map(|w| {
+            let w = u16::try_from(w + CELL_PADDING).unwrap_or(u16::MAX);
+            ColumnConstraint::LowerBoundary(Width::Fixed(w))
+        }));
+    }
+    Some(t)
+}
+
+/// Spaces comfy-table puts around a cell's text.
+const CELL_PADDING: usize = 2;
+
+/// A row's cells as text: field, both sides, the upstream with `--ledger`, delta, verdict.
+fn row_texts(case: &CaseReport, r: &Row, style: Style) -> Vec<String> {
+    let mut cells = vec![
+        r.field.name().to_string(),
+        value_cell(&r.non_streaming, style),
+        value_cell(&r.streaming, style),
+    ];
+    if case.upstream.is_some() {
+        cells.push(upstream_cell(r));
+    }
+    cells.push(r.delta.map_or("—".into(), |d| format!("{d:+}")));
+    cells.push(status_text(r, style.width.is_some()));
+    cells
+}
+
+fn status_color(status: RowStatus) -> Color {
+    match status {
+        RowStatus::Mismatch | RowStatus::Error => Color::Red,
+        RowStatus::NotComparable | RowStatus::Differs | RowStatus::Partial => Color::Yellow,
+        RowStatus::Ok => Color::Green,
+        RowStatus::Note | RowStatus::Absent => Color::Reset,
+    }
+}
+
+/// Per column, the longest word (in characters) of its header and cells, words being what
+/// comfy-table wraps between: the narrowest the column can be without cutting a word.
+fn longest_words(header: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
+    let longest = |text: &str| text.split([' ', '\n']).map(|w| w.chars().count()).max();
+    header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let cells = rows.iter().filter_map(|r| r.get(i)).map(|c| longest(c));
+            cells.chain([longest(h)]).flatten().max().unwrap_or(0)
+        })
+        .collect()
 }
 
 /// A line, word-wrapped to `width` columns (continuations indented by `indent`), with a
@@ -224,7 +276,7 @@ fn stacked(case: &CaseReport, style: Style) -> String {
         out.push_str(&format!(
             "  {:<14} {}  (delta {delta})\n",
             r.field.name(),
-            status_text(r)
+            status_text(r, false)
         ));
         out.push_str(&format!(
             "      non-streaming  {}\n",
@@ -305,11 +357,12 @@ fn render_cases(cases: &[CaseReport], style: Style) -> String {
             out.push_str(&format!("  error: {err}\n\n"));
             continue;
         }
-        if style.width.is_some_and(|w| w < STACKED_BELOW) {
-            out.push_str(&stacked(case, style));
-        } else {
-            out.push_str(&case_table(case, style).to_string());
-            out.push('\n');
+        match case_table(case, style) {
+            Some(table) => {
+                out.push_str(&table.to_string());
+                out.push('\n');
+            }
+            None => out.push_str(&stacked(case, style)),
         }
         let width = style.width.map(usize::from);
         if let Some(line) = super::cost_line(case) {
@@ -434,6 +487,7 @@ mod tests {
                 let text = render(report, style);
                 let widest = text.lines().map(|l| l.chars().count()).max().unwrap();
                 assert!(widest <= usize::from(width), "{name} at {width}: {widest}");
+                assert_no_word_cut(&text, &render(report, Style::default()));
                 insta::assert_snapshot!(format!("{name}_{width}"), text);
             }
             let gate = Table { style }.gate(&testing::gate());
@@ -444,6 +498,23 @@ mod tests {
             ..Style::default()
         };
         assert!(render(&reports[0].1, full).contains("frame[5] message_delta.usage.output_tokens"));
+    }
+
+    /// Every word in the cells of a fitted table is a whole word of the unfitted one: the
+    /// grid wraps between words (and between invariant ids), never inside one.
+    fn assert_no_word_cut(fitted: &str, unfitted: &str) {
+        let words = |text: &str, table_only: bool| -> std::collections::HashSet<String> {
+            text.lines()
+                .filter(|l| !table_only || l.starts_with('│'))
+                .flat_map(|l| l.split(|c: char| c.is_whitespace() || "│┆,".contains(c)))
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let whole = words(unfitted, false);
+        for w in words(fitted, true) {
+            assert!(whole.contains(&w), "{w:?} is a cut word:\n{fitted}");
+        }
     }
 
     #[test]

@@ -136,7 +136,7 @@ fn the_table_fits_the_columns_it_is_given() {
         .arg(fixtures().join("converse-write-hi.json")));
     assert!(
         r.stdout.contains("non-streaming  10 body"),
-        "stacked below 72 columns:\n{}",
+        "stacked when the grid cannot fit:\n{}",
         r.stdout
     );
 }

@@ -52,7 +52,7 @@ fn input_parity(a: &mut Auditor, ns: &Normalized, st: &Normalized) {
             None,
             Some(Field::InputTotal),
             format!(
-                "total input differs: non-streaming {x} (input {}), streaming {y} (input {})",
+                "total input differs: non-streaming {x}, streaming {y}; fresh input: non-streaming {}, streaming {}",
                 show(ns.usage.input.as_ref()),
                 show(st.usage.input.as_ref())
             ),
