@@ -51,6 +51,37 @@ pub enum ProviderError {
     },
 }
 
+/// The chain's own account of a failure names every provider it tried, one after another
+/// (about 600 characters); the names are kept, each provider's "not enabled" is not.
+fn condense_chain(detail: &str) -> String {
+    let Some((head, tried)) = detail.split_once(" Attempted: ") else {
+        return detail.to_string();
+    };
+    let names: Vec<&str> = tried
+        .split(NOT_ENABLED)
+        .filter_map(|part| part.rsplit_once(": ").map(|(before, _)| before))
+        .map(|before| {
+            before
+                .rsplit(' ')
+                .next()
+                .unwrap_or(before)
+                .trim_end_matches(':')
+        })
+        .filter(|n| !n.is_empty())
+        .collect();
+    let head = head.trim_end_matches('.');
+    let head = head
+        .strip_prefix(NOT_ENABLED)
+        .map_or(head, |h| h.trim_start_matches(": "));
+    match names.is_empty() {
+        true => head.to_string(),
+        false => format!("{head} (tried {})", names.join(", ")),
+    }
+}
+
+/// How aws-config says a provider of the chain had nothing to offer.
+const NOT_ENABLED: &str = "the credential provider was not enabled";
+
 /// Client settings from the command line.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -123,7 +154,7 @@ impl BedrockClient {
             Ok(Err(e)) => {
                 return Err(ProviderError::NoCredentials {
                     elapsed_ms: started.elapsed().as_millis(),
-                    detail: error_chain(&e),
+                    detail: condense_chain(&error_chain(&e)),
                 });
             }
             Err(_) => {
@@ -381,5 +412,22 @@ where
     TransportError {
         kind: kind.into(),
         message: error_chain(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What aws-config 1.x says with no credentials anywhere (IMDS disabled), verbatim.
+    const CHAIN: &str = "the credential provider was not enabled: no credentials found in chain. Attempted: Environment: the credential provider was not enabled: environment variable not set Profile: the credential provider was not enabled WebIdentityToken: the credential provider was not enabled: $AWS_WEB_IDENTITY_TOKEN_FILE was not set EcsContainer: the credential provider was not enabled: ECS provider not configured Ec2InstanceMetadata: the credential provider was not enabled: IMDS disabled by AWS_EC2_METADATA_DISABLED env var set to `true`.";
+
+    #[test]
+    fn the_chain_failure_names_the_providers_it_tried() {
+        assert_eq!(
+            condense_chain(CHAIN),
+            "no credentials found in chain (tried Environment, Profile, WebIdentityToken, EcsContainer, Ec2InstanceMetadata)"
+        );
+        assert_eq!(condense_chain("timed out"), "timed out");
     }
 }
