@@ -5,7 +5,9 @@
 //! every default comes from [`crate::defaults`].
 
 use crate::defaults;
-use crate::plan::{self, ApiChoice, CachePlan, CacheTtl, Endpoint, Limits, RunPlan, TargetKind};
+use crate::plan::{
+    self, ApiChoice, CachePlan, CacheTtl, Endpoint, Limits, RecordsPlan, RunPlan, TargetKind,
+};
 use crate::report::Format;
 use clap::builder::PossibleValue;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -201,6 +203,15 @@ pub struct CompareArgs {
     /// numbers for each request and checks `ledger-parity`.
     #[arg(long, value_name = "URL", value_parser = http_url)]
     pub ledger: Option<String>,
+    /// Receive the gateway's OpenTelemetry spans (OTLP/HTTP, protobuf or JSON) on this
+    /// address (a bare port means 127.0.0.1) and audit what it recorded for each request
+    /// against what it returned (`record-present`, `record-parity`).
+    #[arg(long, value_name = "ADDR", value_parser = listen_addr)]
+    pub otlp_listen: Option<std::net::SocketAddr>,
+    /// How long to wait for records after a prompt's last pair (exporters batch: LiteLLM's
+    /// default schedule delay is 5 s).
+    #[arg(long, value_name = "SECONDS", default_value_t = defaults::RECORD_WAIT_SECS)]
+    pub record_wait: u64,
     /// Bedrock API family to audit.
     #[arg(long, value_enum, default_value_t = ApiChoice::Both)]
     pub api: ApiChoice,
@@ -255,6 +266,16 @@ pub struct CompareArgs {
     /// How the report looks.
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// A listening address: `HOST:PORT`, or a bare port on loopback.
+fn listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(([127, 0, 0, 1], port).into());
+    }
+    s.parse().map_err(|_| {
+        format!("{s:?} is not an address: write PORT or HOST:PORT, e.g. 4318 or 127.0.0.1:4318")
+    })
 }
 
 /// An `http://` or `https://` URL with a host (`--base-url`, `--endpoint-url`, `--ledger`).
@@ -337,6 +358,17 @@ impl CompareArgs {
                 "Bedrock uses the AWS credential chain, not an API key",
             );
         }
+        if let (Some(_), true) = (self.otlp_listen, self.offline || bedrock) {
+            return refused(
+                if self.offline {
+                    "--offline"
+                } else {
+                    "--target bedrock"
+                },
+                "--otlp-listen",
+                "records are exported by a gateway or SDK under test; point --target openai or anthropic and --base-url at one whose OpenTelemetry exporter sends to this address",
+            );
+        }
         if self.ledger.is_some() && bedrock {
             return refused(
                 "--target bedrock",
@@ -395,6 +427,10 @@ impl CompareArgs {
                 max_attempts: self.max_attempts,
             },
             ledger: self.ledger.clone(),
+            records: self.otlp_listen.map(|listen| RecordsPlan {
+                listen,
+                wait: Duration::from_secs(self.record_wait),
+            }),
         })
     }
 }

@@ -32,6 +32,9 @@ pub const CONCURRENCY_LIMIT: u32 = 256;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time allowed to read an upstream ledger.
 pub const LEDGER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Seconds `--otlp-listen` waits for records after a prompt's last pair: twice the
+/// OpenTelemetry SDKs' default batch delay (`OTEL_BSP_SCHEDULE_DELAY`, 5 s).
+pub const RECORD_WAIT_SECS: u64 = 10;
 /// The region the offline emulator claims to be in.
 pub const OFFLINE_REGION: &str = "us-east-1";
 /// The suite `tokaudit gate` reads when `--suite` is not given.

@@ -222,6 +222,15 @@ pub enum Endpoint {
     },
 }
 
+/// Records to receive (`--otlp-listen`): where, and how long to wait for each run's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecordsPlan {
+    /// The OTLP/HTTP receiver's address.
+    pub listen: std::net::SocketAddr,
+    /// How long to wait, after a prompt's last pair, for the records still missing.
+    pub wait: Duration,
+}
+
 /// Per-call limits.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
@@ -273,6 +282,8 @@ pub struct RunPlan {
     pub limits: Limits,
     /// The upstream ledger to hold a gateway to.
     pub ledger: Option<String>,
+    /// The system's own records of each request, received over OTLP.
+    pub records: Option<RecordsPlan>,
 }
 
 impl RunPlan {

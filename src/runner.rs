@@ -6,6 +6,7 @@ use crate::core::capture::{Api, Capture};
 use crate::core::case::CaseMeta;
 use crate::core::ledger::{self, LedgerDoc, Upstream};
 use crate::core::pipeline::Pair;
+use crate::core::record::{self, Record, Records};
 use crate::core::redact;
 use crate::defaults;
 use crate::emulator::{self, Emulator};
@@ -13,10 +14,12 @@ use crate::fixture::{Fixture, UpstreamRecord};
 use crate::plan::{Endpoint, RunPlan, TargetKind};
 use crate::provider::bedrock::{BedrockClient, Settings};
 use crate::provider::http::HttpTarget;
+use crate::provider::otlp::Receiver;
 use crate::provider::{Prompt, Target, fetch_ledger};
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use indicatif::ProgressBar;
+use std::collections::HashMap;
 
 /// One pair's raw result.
 #[derive(Debug, Clone)]
@@ -32,6 +35,8 @@ pub struct PairResult {
     pub warmup: Option<Capture>,
     /// The upstream ledger entries of both requests (`--ledger`).
     pub upstream: Option<UpstreamRecord>,
+    /// What the system under test recorded for both requests (`--otlp-listen`).
+    pub records: Option<Records>,
 }
 
 impl PairResult {
@@ -49,6 +54,7 @@ impl PairResult {
             streaming: &self.streaming,
             warmup: self.warmup.as_ref(),
             origin: None,
+            records: self.records.as_ref(),
         }
     }
 
@@ -60,6 +66,7 @@ impl PairResult {
             .as_ref()
             .map(crate::fixture::ExchangeRecord::from_capture);
         fx.upstream = self.upstream.clone();
+        fx.records = self.records.clone();
         fx
     }
 }
@@ -83,6 +90,14 @@ pub async fn execute(
     mut on_pair: impl FnMut(PairResult),
 ) -> anyhow::Result<()> {
     let run_id = run_id();
+    let receiver = match &plan.records {
+        Some(r) => Some(
+            Receiver::start(r.listen)
+                .await
+                .with_context(|| format!("cannot listen for OTLP exports on {}", r.listen))?,
+        ),
+        None => None,
+    };
     for (k, text) in plan.prompts.iter().enumerate() {
         // Each prompt starts from a fresh target: offline, a cold emulator (and cache), so a
         // prompt's verdict never depends on the prompts before it.
@@ -96,11 +111,14 @@ pub async fn execute(
             cache: plan.cache,
             thinking: plan.thinking,
             marker: None,
+            traceparent: None,
         };
         let names = Names::new(plan, k);
         let mut waiting = Vec::new();
         let mut run = Vec::new();
-        let mut pairs = send_pairs(plan, &prepared.target, &prompt, run_id ^ k as u64, progress);
+        let target = (&prepared.target, receiver.as_ref());
+        let mut pairs = send_pairs(plan, target, &prompt, run_id ^ k as u64, progress);
+        let later = plan.ledger.is_some() || receiver.is_some();
         while let Some(sent) = pairs.next().await {
             run.push(sent);
             if run.len() < plan.apis.len() {
@@ -108,28 +126,74 @@ pub async fn execute(
             }
             run.sort_by_key(|s| s.api.to_string());
             for sent in run.drain(..) {
-                let result = names.result(plan, &prepared, sent);
-                match plan.ledger {
-                    Some(_) => waiting.push(result),
-                    None => on_pair(result.0),
+                let pending = names.result(plan, &prepared, sent);
+                match later {
+                    true => waiting.push(pending),
+                    false => on_pair(pending.result),
                 }
             }
         }
-        if let Some(url) = &plan.ledger {
-            let doc = read_ledger(url).await;
-            for (mut result, markers) in waiting {
-                result.upstream = markers.map(|m| UpstreamRecord {
-                    ledger: url.to_string(),
-                    non_streaming: doc.entries_for(&m.non_streaming),
-                    streaming: doc.entries_for(&m.streaming),
-                    warmup: doc.entries_for(&m.warmup),
-                });
-                on_pair(result);
-            }
-        }
+        drop(pairs);
+        complete(plan, receiver.as_ref(), waiting, &mut on_pair).await;
     }
     progress.finish_and_clear();
     Ok(())
+}
+
+/// Pairs that waited for what comes after them: the upstream ledger, read once, and the
+/// records, waited for together (exporters batch), each attached to its pair.
+async fn complete(
+    plan: &RunPlan,
+    receiver: Option<&Receiver>,
+    waiting: Vec<Pending>,
+    on_pair: &mut impl FnMut(PairResult),
+) {
+    let doc = match &plan.ledger {
+        Some(url) => Some((url, read_ledger(url).await)),
+        None => None,
+    };
+    let mut records = HashMap::new();
+    let mut foreign = 0;
+    if let (Some(rx), Some(rp)) = (receiver, &plan.records) {
+        let traces: Vec<String> = waiting
+            .iter()
+            .flat_map(|p| p.traces.clone())
+            .flatten()
+            .collect();
+        let (got, f) = rx.collect(&traces, rp.wait).await;
+        records.extend(got.into_iter().map(|r| (r.trace_id.clone(), r)));
+        foreign = f;
+    }
+    for Pending {
+        mut result,
+        markers,
+        traces,
+    } in waiting
+    {
+        if let (Some((url, doc)), Some(m)) = (&doc, markers) {
+            result.upstream = Some(UpstreamRecord {
+                ledger: url.to_string(),
+                non_streaming: doc.entries_for(&m.non_streaming),
+                streaming: doc.entries_for(&m.streaming),
+                warmup: doc.entries_for(&m.warmup),
+            });
+        }
+        if let (Some(rx), Some([ns, st])) = (receiver, traces) {
+            let mut take = |t: String| {
+                records.remove(&t).unwrap_or(Record {
+                    trace_id: t,
+                    spans: Vec::new(),
+                })
+            };
+            result.records = Some(Records {
+                source: rx.url(),
+                non_streaming: take(ns),
+                streaming: take(st),
+                foreign_spans: foreign,
+            });
+        }
+        on_pair(result);
+    }
 }
 
 /// Pair names whose text order is their run order: `run-001-invoke`, `p2-run-001-invoke`
@@ -153,13 +217,9 @@ impl Names {
         }
     }
 
-    /// The result of a sent pair (its markers kept for the ledger, if any).
-    fn result(
-        &self,
-        plan: &RunPlan,
-        prepared: &Prepared,
-        sent: Sent,
-    ) -> (PairResult, Option<Markers>) {
+    /// The result of a sent pair (its markers kept for the ledger, its trace ids for the
+    /// records, if any).
+    fn result(&self, plan: &RunPlan, prepared: &Prepared, sent: Sent) -> Pending {
         let name = format!(
             "{}run-{:0w$}-{}",
             self.prefix,
@@ -173,9 +233,21 @@ impl Names {
             streaming: sent.streaming,
             warmup: sent.warmup,
             upstream: None,
+            records: None,
         };
-        (result, sent.markers)
+        Pending {
+            result,
+            markers: sent.markers,
+            traces: sent.traces,
+        }
     }
+}
+
+/// A pair sent, with what correlates it to the ledger and the records.
+struct Pending {
+    result: PairResult,
+    markers: Option<Markers>,
+    traces: Option<[String; 2]>,
 }
 
 /// Ledger entries the in-process emulator of `--offline` keeps (no one reads them).
@@ -311,6 +383,8 @@ struct Sent {
     warmup: Option<Capture>,
     /// The `--ledger` markers of the requests.
     markers: Option<Markers>,
+    /// The trace ids of the non-streaming and the streaming request (`--otlp-listen`).
+    traces: Option<[String; 2]>,
 }
 
 /// The `--ledger` correlation markers of one pair's requests.
@@ -324,7 +398,7 @@ struct Markers {
 /// in job order (run by run), holding at most `concurrency` of them.
 fn send_pairs<'a>(
     plan: &'a RunPlan,
-    target: &'a Target,
+    (target, receiver): (&'a Target, Option<&'a Receiver>),
     prompt: &'a Prompt,
     run_id: u64,
     progress: &'a ProgressBar,
@@ -342,9 +416,22 @@ fn send_pairs<'a>(
                     warmup: ledger::marker(run_id, n + 2),
                 }
             });
-            Box::pin(send_pair(target, prompt, run, api, markers, progress))
+            let traces = receiver.map(|rx| {
+                let n = job as u64 * 2;
+                let ids = [record::trace_id(run_id, n), record::trace_id(run_id, n + 1)];
+                ids.iter().for_each(|t| rx.expect(t));
+                ids
+            });
+            let ids = Ids { markers, traces };
+            Box::pin(send_pair(target, prompt, run, api, ids, progress))
         })
         .buffered(plan.concurrency as usize)
+}
+
+/// What correlates a pair's requests with the ledger and the records.
+struct Ids {
+    markers: Option<Markers>,
+    traces: Option<[String; 2]>,
 }
 
 async fn send_pair(
@@ -352,7 +439,7 @@ async fn send_pair(
     prompt: &Prompt,
     run: u32,
     api: Api,
-    markers: Option<Markers>,
+    Ids { markers, traces }: Ids,
     progress: &ProgressBar,
 ) -> Sent {
     let (ns_op, st_op) = api.operations();
@@ -366,8 +453,12 @@ async fn send_pair(
         }
         _ => None,
     };
-    let ns_prompt = marked(markers.as_ref().map(|m| &m.non_streaming));
-    let st_prompt = marked(markers.as_ref().map(|m| &m.streaming));
+    let mut ns_prompt = marked(markers.as_ref().map(|m| &m.non_streaming));
+    let mut st_prompt = marked(markers.as_ref().map(|m| &m.streaming));
+    if let Some([ns, st]) = &traces {
+        ns_prompt.traceparent = Some(record::traceparent_of(ns));
+        st_prompt.traceparent = Some(record::traceparent_of(st));
+    }
     // Alternate which path goes first, so cache effects show up instead of hiding.
     let (non_streaming, streaming) = if run % 2 == 1 {
         let a = target.call(ns_op, &ns_prompt).await;
@@ -384,5 +475,6 @@ async fn send_pair(
         streaming,
         warmup,
         markers,
+        traces,
     }
 }

@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
             streaming: &st,
             warmup: warmup.as_ref(),
             origin: None,
+            records: fx.records.as_ref(),
         };
         // The cost checks and priced findings run too: the pipeline prices every case.
         let _ = audit_pair(fx.meta(), pair, fx.upstream(), &Policy::default());

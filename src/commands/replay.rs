@@ -44,6 +44,7 @@ pub fn audit_file(
         streaming: &st,
         warmup: warmup.as_ref(),
         origin: Some(path),
+        records: fx.records.as_ref(),
     };
     let mut policy = policy_for(&fx);
     if policy.price_model.is_none() {

@@ -6,7 +6,7 @@ use crate::core::audit::{
 };
 use crate::core::capture::Api;
 use crate::core::ledger::{Upstream, UpstreamSide};
-use crate::core::normalize::{Field, Kind, Normalized};
+use crate::core::normalize::{Field, Kind, Normalized, RecordedPair, RecordedSide};
 use crate::core::prices::{Cost, Prices};
 use serde::Serialize;
 
@@ -105,6 +105,12 @@ pub struct Row {
     /// What the upstream reported for the streaming request (with `--ledger`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_streaming: Option<u64>,
+    /// What the system recorded for the non-streaming request (with records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded_non_streaming: Option<u64>,
+    /// What the system recorded for the streaming request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded_streaming: Option<u64>,
     /// Invariants whose findings concern this field (violations, errors, not-comparable, notes).
     pub invariants: Vec<Invariant>,
     /// The row's status.
@@ -140,6 +146,9 @@ pub struct CaseReport {
     /// Upstream ground truth from `--ledger`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Upstream>,
+    /// What the system recorded (`--otlp-listen`, `--records-file`), read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<RecordedPair>,
     /// What each call cost at the model's prices (absent when the table has no price).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub costs: Option<Costs>,
@@ -154,6 +163,8 @@ pub struct Sides {
     pub st: Normalized,
     /// The warm-up call, if one was sent.
     pub warmup: Option<Normalized>,
+    /// What the system recorded for both requests, read.
+    pub records: Option<RecordedPair>,
 }
 
 /// The cost of every call of a case, recomputed from its usage.
@@ -212,8 +223,18 @@ impl CaseReport {
         audit: CaseAudit,
         costs: Option<Costs>,
     ) -> Self {
-        let Sides { ns, st, warmup } = sides;
-        let rows = rows(&ns, &st, &audit.findings, upstream.as_ref());
+        let Sides {
+            ns,
+            st,
+            warmup,
+            records,
+        } = sides;
+        let rows = rows(
+            &ns,
+            &st,
+            &audit.findings,
+            (upstream.as_ref(), records.as_ref()),
+        );
         CaseReport {
             meta,
             verdict: audit.verdict,
@@ -225,6 +246,7 @@ impl CaseReport {
             streaming: Some(st),
             warmup,
             upstream,
+            records,
             costs,
         }
     }
@@ -242,6 +264,7 @@ impl CaseReport {
             streaming: None,
             warmup: None,
             upstream: None,
+            records: None,
             costs: None,
         }
     }
@@ -261,15 +284,10 @@ impl CaseReport {
 }
 
 /// The diff table: one row per field, reasoning only where a side reports it.
-fn rows(
-    ns: &Normalized,
-    st: &Normalized,
-    findings: &[Finding],
-    upstream: Option<&Upstream>,
-) -> Vec<Row> {
+fn rows(ns: &Normalized, st: &Normalized, findings: &[Finding], others: Others) -> Vec<Row> {
     Field::ALL
         .iter()
-        .map(|&field| row(field, ns, st, findings, upstream))
+        .map(|&field| row(field, ns, st, findings, others))
         .filter(|r| !r.field.optional_row() || shown(r))
         .collect()
 }
@@ -295,12 +313,15 @@ fn cell(side: &Normalized, field: Field) -> Option<Cell> {
     })
 }
 
+/// The figures beside the two sides: the upstream's (`--ledger`) and the record's.
+type Others<'a> = (Option<&'a Upstream>, Option<&'a RecordedPair>);
+
 fn row(
     field: Field,
     ns: &Normalized,
     st: &Normalized,
     findings: &[Finding],
-    upstream: Option<&Upstream>,
+    (upstream, records): Others,
 ) -> Row {
     let up = |side: Option<&UpstreamSide>| {
         side.and_then(|s| s.usage.as_ref())
@@ -308,6 +329,14 @@ fn row(
     };
     let (upstream_non_streaming, upstream_streaming) = match upstream {
         Some(u) => (up(u.non_streaming.as_ref()), up(u.streaming.as_ref())),
+        None => (None, None),
+    };
+    let rec = |side: &RecordedSide| match &side.reading {
+        Ok(Some(r)) => r.usage.value(field),
+        _ => None,
+    };
+    let (recorded_non_streaming, recorded_streaming) = match records {
+        Some(r) => (rec(&r.non_streaming), rec(&r.streaming)),
         None => (None, None),
     };
     let (a, b) = (cell(ns, field), cell(st, field));
@@ -345,6 +374,8 @@ fn row(
         delta,
         upstream_non_streaming,
         upstream_streaming,
+        recorded_non_streaming,
+        recorded_streaming,
         invariants,
         status,
     }

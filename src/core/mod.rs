@@ -16,6 +16,7 @@ pub mod normalize;
 pub mod pipeline;
 pub mod policy;
 pub mod prices;
+pub mod record;
 pub mod redact;
 pub mod summary;
 pub mod validate;

@@ -11,8 +11,9 @@ use crate::core::audit;
 use crate::core::capture::Capture;
 use crate::core::case::{CaseMeta, CaseReport, Costs, Sides};
 use crate::core::ledger::Upstream;
-use crate::core::normalize::{NormalizeError, Normalized, normalize};
+use crate::core::normalize::{NormalizeError, Normalized, RecordedPair, normalize};
 use crate::core::policy::Policy;
+use crate::core::record::Records;
 use crate::core::validate;
 use std::path::Path;
 
@@ -31,6 +32,8 @@ pub struct Pair<'a> {
     pub warmup: Option<&'a Capture>,
     /// The file the pair was replayed from; malformed input is reported against it.
     pub origin: Option<&'a Path>,
+    /// What the system under test recorded for both requests, when it was listened to.
+    pub records: Option<&'a Records>,
 }
 
 /// Normalize both sides, audit them against each other (and the upstream), apply the policy
@@ -71,15 +74,23 @@ pub fn audit_prepared(
         .prices
         .lookup(model)
         .map(|(model, rates)| audit::PriceEntry { model, rates });
+    let records = pair.records.map(RecordedPair::read);
     let ctx = audit::Context {
         upstream: upstream.as_ref(),
         warmup: warmup.as_ref(),
         prices: entry,
+        records: records.as_ref(),
     };
     let mut audit = audit::audit(&ns, &st, &ctx);
     let costs = entry.map(|e| Costs::of(e, &policy.prices, &ns, &st, warmup.as_ref()));
     policy.apply(&mut audit, &ns, &st, costs.as_ref());
-    CaseReport::audited(meta, Sides { ns, st, warmup }, upstream, audit, costs)
+    let sides = Sides {
+        ns,
+        st,
+        warmup,
+        records,
+    };
+    CaseReport::audited(meta, sides, upstream, audit, costs)
 }
 
 /// Both sides and the warm-up, normalized (or taken as they were normalized while read); an

@@ -93,6 +93,7 @@ mod tests {
                 streaming: st,
                 warmup: None,
                 origin: None,
+                records: None,
             },
         )
     }

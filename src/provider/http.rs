@@ -105,6 +105,9 @@ impl HttpTarget {
         if self.api == Api::Messages {
             headers.push(("anthropic-version".into(), "2023-06-01".into()));
         }
+        if let Some(tp) = &prompt.traceparent {
+            headers.push(("traceparent".into(), tp.clone()));
+        }
         let path = reqwest::Url::parse(&self.url)
             .map(|u| u.path().to_string())
             .unwrap_or_else(|_| self.url.clone());
@@ -366,6 +369,7 @@ mod tests {
             }),
             thinking: Some(1024),
             marker: None,
+            traceparent: None,
         };
         let m = messages_body(&prompt, true);
         assert_eq!(

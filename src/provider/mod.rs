@@ -4,6 +4,7 @@
 pub mod bedrock;
 mod capture_interceptor;
 pub mod http;
+pub mod otlp;
 
 use crate::core::capture::{Capture, Operation};
 use crate::core::ledger::LedgerDoc;
@@ -86,6 +87,9 @@ pub struct Prompt {
     /// A `--ledger` correlation marker, sent as its own system block *after* the cache
     /// breakpoint so that it never changes the cached prefix.
     pub marker: Option<String>,
+    /// The W3C `traceparent` this request is sent with (`--otlp-listen`): the system's
+    /// spans of that trace are its record.
+    pub traceparent: Option<String>,
 }
 
 impl Prompt {
@@ -185,6 +189,7 @@ mod tests {
             }),
             thinking: None,
             marker: None,
+            traceparent: None,
         }
         .with_marker("[tokaudit:0000000000000001]");
         let body = p.invoke_body();

@@ -6,9 +6,11 @@
 //! metadata (`name, target, api, model, region`), `verdict`, `error` (malformed input),
 //! `rows[]` (the diff table: `field`, `non_streaming` / `streaming` cells with `value, source,
 //! kind`, `delta`, `upstream_non_streaming` / `upstream_streaming` with `--ledger`,
-//! `invariants`, `status`), `findings[]` (`invariant, severity, side, field, message, hint,
-//! delta`), `checks[]` (`invariant, side, status`), both normalized sides with every
-//! channel's observations (`value, source, kind`), and `upstream` with `--ledger`.
+//! `recorded_non_streaming` / `recorded_streaming` with records, `invariants`, `status`),
+//! `findings[]` (`invariant, severity, side, field, message, hint, delta`), `checks[]`
+//! (`invariant, side, status`), both normalized sides with every channel's observations
+//! (`value, source, kind`), `upstream` with `--ledger`, and `records` (`source`, and per side
+//! `trace_id` and `reading`: `usage`, `convention`, `span`, `spans`, or `error`, or null).
 //!
 //! A gate report adds `"kind": "gate"`, `suite`, `mode`, `complete`, `planned`, and per suite
 //! case `name, line, verdict, outcome, expect, error, reports[]` (each a case as above).

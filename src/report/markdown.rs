@@ -53,14 +53,16 @@ fn pair(out: &mut String, r: &CaseReport) {
         return;
     }
     let ledger = r.upstream.is_some();
+    let recorded = r.records.is_some();
     out.push_str("| field | non-streaming | streaming |");
     if ledger {
         out.push_str(" upstream |");
     }
-    out.push_str(" delta | verdict |\n|---|---|---|");
-    if ledger {
-        out.push_str("---|");
+    if recorded {
+        out.push_str(" recorded |");
     }
+    out.push_str(" delta | verdict |\n|---|---|---|");
+    out.push_str(&"---|".repeat(usize::from(ledger) + usize::from(recorded)));
     out.push_str("---|---|\n");
     for row in &r.rows {
         let ids: Vec<&str> = row.invariants.iter().map(|i| i.id()).collect();
@@ -77,12 +79,19 @@ fn pair(out: &mut String, r: &CaseReport) {
             cell(&row.non_streaming),
             cell(&row.streaming)
         ));
+        let v = |x: Option<u64>| x.map_or("—".into(), |v| v.to_string());
         if ledger {
-            let v = |x: Option<u64>| x.map_or("—".into(), |v| v.to_string());
             out.push_str(&format!(
                 " {} / {} |",
                 v(row.upstream_non_streaming),
                 v(row.upstream_streaming)
+            ));
+        }
+        if recorded {
+            out.push_str(&format!(
+                " {} / {} |",
+                v(row.recorded_non_streaming),
+                v(row.recorded_streaming)
             ));
         }
         out.push_str(&format!(

@@ -200,6 +200,7 @@ pub(crate) mod testing {
             streaming: &st,
             warmup: warmup.as_ref(),
             origin: Some(&path),
+            records: fx.records.as_ref(),
         };
         pipeline::audit_pair(fx.meta(), pair, fx.upstream(), &Policy::default())
     }

@@ -152,6 +152,9 @@ fn case_table(case: &CaseReport, style: Style) -> Option<Grid> {
     if case.upstream.is_some() {
         header.push("upstream (ledger)");
     }
+    if case.records.is_some() {
+        header.push("recorded (spans)");
+    }
     header.extend(["delta", "verdict"]);
     let rows: Vec<Vec<String>> = case
         .rows
@@ -202,6 +205,9 @@ fn row_texts(case: &CaseReport, r: &Row, style: Style) -> Vec<String> {
     ];
     if case.upstream.is_some() {
         cells.push(upstream_cell(r));
+    }
+    if case.records.is_some() {
+        cells.push(pair_cell(r.recorded_non_streaming, r.recorded_streaming));
     }
     cells.push(r.delta.map_or("—".into(), |d| format!("{d:+}")));
     cells.push(status_text(r, style.width.is_some()));
@@ -260,12 +266,13 @@ fn wrap(line: &str, width: Option<usize>, indent: usize) -> String {
 
 /// The upstream's figures for the two requests (with `--ledger`).
 fn upstream_cell(r: &Row) -> String {
+    pair_cell(r.upstream_non_streaming, r.upstream_streaming)
+}
+
+/// Figures for the non-streaming and the streaming request, `—` where there is none.
+fn pair_cell(non_streaming: Option<u64>, streaming: Option<u64>) -> String {
     let show = |v: Option<u64>| v.map_or("—".to_string(), |v| v.to_string());
-    format!(
-        "{} / {}",
-        show(r.upstream_non_streaming),
-        show(r.upstream_streaming)
-    )
+    format!("{} / {}", show(non_streaming), show(streaming))
 }
 
 /// The diff table one field per block, for narrow terminals.
@@ -288,6 +295,10 @@ fn stacked(case: &CaseReport, style: Style) -> String {
         ));
         if case.upstream.is_some() {
             out.push_str(&format!("      upstream       {}\n", upstream_cell(r)));
+        }
+        if case.records.is_some() {
+            let cell = pair_cell(r.recorded_non_streaming, r.recorded_streaming);
+            out.push_str(&format!("      recorded       {cell}\n"));
         }
     }
     out

@@ -177,6 +177,7 @@ impl Case {
                 max_attempts: defaults::MAX_ATTEMPTS,
             },
             ledger: self.ledger.clone(),
+            records: None,
         })
     }
 }

@@ -14,6 +14,7 @@ mod gateway;
 mod golden;
 mod malformed;
 mod properties;
+mod records;
 mod regression;
 mod replay;
 mod secrets;

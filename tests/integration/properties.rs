@@ -251,6 +251,7 @@ fn audit(api: Api, ns: &Capture, st: &Capture) -> CaseReport {
         streaming: st,
         warmup: None,
         origin: None,
+        records: None,
     };
     audit_pair(meta, pair, None, &Policy::default())
 }

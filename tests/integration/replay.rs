@@ -191,6 +191,7 @@ fn one_pass_replay_and_whole_file_loading_give_the_same_report() {
             streaming: &st,
             warmup: warmup.as_ref(),
             origin: Some(&path),
+            records: fx.records.as_ref(),
         };
         let policy = Policy {
             price_model: fx.price_model.clone(),

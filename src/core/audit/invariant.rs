@@ -54,6 +54,10 @@ pub enum Invariant {
     CachedWithinPrompt,
     /// What the gateway reported equals what its upstream reported for the same request.
     LedgerParity,
+    /// A request sent with a trace id has a record (a span of that trace carrying usage).
+    RecordPresent,
+    /// What the system recorded for a request equals the usage on the wire for it.
+    RecordParity,
     /// For a fixed prompt and model, total input equals the recorded baseline's (gate only).
     BaselineDrift,
     /// Each measured call costs at most the case's budget (gate only).
@@ -62,7 +66,7 @@ pub enum Invariant {
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 24] = [
+    pub const ALL: [Invariant; 26] = [
         Invariant::Exchange,
         Invariant::InputParity,
         Invariant::CacheSplitParity,
@@ -85,6 +89,8 @@ impl Invariant {
         Invariant::IncludeUsageHonored,
         Invariant::CachedWithinPrompt,
         Invariant::LedgerParity,
+        Invariant::RecordPresent,
+        Invariant::RecordParity,
         Invariant::BaselineDrift,
         Invariant::CostBudget,
     ];
@@ -114,6 +120,8 @@ impl Invariant {
             Invariant::IncludeUsageHonored => "include-usage-honored",
             Invariant::CachedWithinPrompt => "cached-within-prompt",
             Invariant::LedgerParity => "ledger-parity",
+            Invariant::RecordPresent => "record-present",
+            Invariant::RecordParity => "record-parity",
             Invariant::BaselineDrift => "baseline-drift",
             Invariant::CostBudget => "cost-budget",
         }
@@ -192,6 +200,12 @@ impl Invariant {
             }
             Invariant::LedgerParity => {
                 "the gateway reported other numbers than its upstream did for the same request: the gateway rewrote, estimated or dropped usage (LiteLLM #7112, #36114 class)"
+            }
+            Invariant::RecordPresent => {
+                "no span of this request's trace carried usage: the exporter is off or batching longer than --record-wait, the gateway started a new trace instead of continuing traceparent, or it never records this path (streamed calls, aborted streams)"
+            }
+            Invariant::RecordParity => {
+                "the system recorded other usage than it returned for the same request: dashboards and budgets read the record (streamed usage recorded as 0, cache counted twice, a placeholder or an estimate recorded: LiteLLM #37923, Langfuse #5568, OpenInference #3016, dd-trace-py #18956 class)"
             }
             Invariant::CostBudget => {
                 "a call costs more than the case's budget: the prompt, the model or its prices changed, or caching stopped working; raise max_cost if intended"

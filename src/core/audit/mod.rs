@@ -23,6 +23,7 @@ mod gateway;
 mod invariant;
 mod parity;
 mod reasoning;
+mod record;
 mod stream;
 
 pub use baseline::baseline_drift;
@@ -30,7 +31,7 @@ pub use invariant::Invariant;
 
 use crate::core::capture::Operation;
 use crate::core::ledger::Upstream;
-use crate::core::normalize::{Field, Normalized};
+use crate::core::normalize::{Field, Normalized, RecordedPair};
 use crate::core::prices::Rates;
 use serde::Serialize;
 use std::fmt;
@@ -187,6 +188,8 @@ pub struct Context<'a> {
     pub warmup: Option<&'a Normalized>,
     /// The model's prices, when the table has them.
     pub prices: Option<PriceEntry<'a>>,
+    /// What the system recorded for both requests (`--otlp-listen`, `--records-file`).
+    pub records: Option<&'a RecordedPair>,
 }
 
 /// One price-table entry.
@@ -366,6 +369,14 @@ pub fn audit(ns: &Normalized, st: &Normalized, ctx: &Context) -> CaseAudit {
                 _ => up.non_streaming.as_ref(),
             };
             gateway::ledger_parity(&mut a, id, side, mine);
+        }
+    }
+    if let Some(r) = ctx.records {
+        for (id, side, rec) in [
+            (SideId::NonStreaming, ns, &r.non_streaming),
+            (SideId::Streaming, st, &r.streaming),
+        ] {
+            record::record_checks(&mut a, id, side, rec, (&r.source, r.foreign_spans));
         }
     }
     if let Some(p) = ctx.prices {

@@ -1,0 +1,216 @@
+//! What a system *recorded* about a request, as opposed to what it answered: the
+//! OpenTelemetry spans of the request's trace, which gateways and tracing libraries export and
+//! dashboards, budgets and chargebacks read. tokaudit sends every request with its own W3C
+//! `traceparent`, so the spans of that trace id are that request's record.
+//!
+//! This module holds the record as it is kept in recordings (one [`Record`] per exchange) and
+//! decodes OTLP/HTTP export bodies (`application/x-protobuf` and `application/json`) with the
+//! OpenTelemetry protobuf definitions of `opentelemetry-proto`. Reading usage out of the
+//! spans, in whichever convention they use, is the normalizer's job
+//! ([`crate::core::normalize::recorded`]).
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One span of a request's record, as much of it as an audit reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Span {
+    /// The span's name (`litellm_request`, `Received Proxy Server Request`, …).
+    pub name: String,
+    /// Its id, 16 lower-case hex digits.
+    pub span_id: String,
+    /// Its attributes, in the order they were exported: integers as JSON numbers, strings,
+    /// booleans and doubles as themselves, arrays and maps as JSON.
+    pub attributes: Map<String, Value>,
+}
+
+/// The record of one request: the spans of its trace that arrived while tokaudit waited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// The trace id tokaudit sent in the request's `traceparent`, 32 lower-case hex digits.
+    pub trace_id: String,
+    /// Spans of that trace, in arrival order; empty when none arrived (a finding).
+    #[serde(default)]
+    pub spans: Vec<Span>,
+}
+
+/// The records of both requests of a pair, and where they were received.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Records {
+    /// The receiver (`--otlp-listen`) or file (`--records-file`) the spans came from.
+    pub source: String,
+    /// The non-streaming request's record.
+    pub non_streaming: Record,
+    /// The streaming request's record.
+    pub streaming: Record,
+    /// Spans of traces tokaudit did not start that reached the receiver during the run: a
+    /// gateway that starts its own trace instead of continuing `traceparent` shows up here.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub foreign_spans: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// An OTLP export tokaudit cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The body is not an `ExportTraceServiceRequest` in protobuf.
+    #[error("not an OTLP protobuf trace export: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    /// The body is not an `ExportTraceServiceRequest` in OTLP JSON.
+    #[error("not an OTLP JSON trace export: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Neither of the two OTLP/HTTP encodings.
+    #[error(
+        "content-type {0:?} is not an OTLP/HTTP encoding: send application/x-protobuf or application/json"
+    )]
+    ContentType(String),
+}
+
+/// A span with the trace it belongs to.
+pub type TracedSpan = (String, Span);
+
+/// Decode one OTLP/HTTP `/v1/traces` body by its content type.
+pub fn decode(content_type: &str, body: &[u8]) -> Result<Vec<TracedSpan>, RecordError> {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    let request = match media.to_ascii_lowercase().as_str() {
+        "application/x-protobuf" | "application/protobuf" => {
+            ExportTraceServiceRequest::decode(body)?
+        }
+        "application/json" => serde_json::from_slice(body)?,
+        _ => return Err(RecordError::ContentType(content_type.to_string())),
+    };
+    Ok(spans_of(request))
+}
+
+/// Every span of an export, with its trace id.
+pub fn spans_of(request: ExportTraceServiceRequest) -> Vec<TracedSpan> {
+    let spans = request
+        .resource_spans
+        .into_iter()
+        .flat_map(|r| r.scope_spans)
+        .flat_map(|s| s.spans);
+    spans
+        .map(|s| {
+            let attributes = s
+                .attributes
+                .into_iter()
+                .map(|kv| (kv.key, kv.value.map_or(Value::Null, json_of)))
+                .collect();
+            let span = Span {
+                name: s.name,
+                span_id: hex(&s.span_id),
+                attributes,
+            };
+            (hex(&s.trace_id), span)
+        })
+        .collect()
+}
+
+fn json_of(v: AnyValue) -> Value {
+    use any_value::Value as V;
+    match v.value {
+        Some(V::StringValue(s)) => Value::String(s),
+        Some(V::BoolValue(b)) => Value::Bool(b),
+        Some(V::IntValue(i)) => Value::from(i),
+        Some(V::DoubleValue(d)) => Value::from(d),
+        Some(V::ArrayValue(a)) => Value::Array(a.values.into_iter().map(json_of).collect()),
+        Some(V::KvlistValue(kv)) => Value::Object(
+            kv.values
+                .into_iter()
+                .map(|kv| (kv.key, kv.value.map_or(Value::Null, json_of)))
+                .collect(),
+        ),
+        Some(V::BytesValue(b)) => Value::String(hex(&b)),
+        Some(V::StringValueStrindex(_)) | None => Value::Null,
+    }
+}
+
+/// Lower-case hex, as W3C trace context and OTLP JSON write ids.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The trace id of a run's `n`th request: unique per run (the run id is its first half) and
+/// never all zeros, which W3C trace context forbids.
+pub fn trace_id(run_id: u64, n: u64) -> String {
+    format!("{run_id:016x}{:016x}", n + 1)
+}
+
+/// The W3C `traceparent` header of a request tokaudit sends as the root of `trace_id`
+/// (sampled, so that exporters keep it); the parent span id is the trace id's second half,
+/// never zero.
+pub fn traceparent_of(trace_id: &str) -> String {
+    let span = trace_id.get(16..).unwrap_or("0000000000000001");
+    format!("00-{trace_id}-{span}-01")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as PSpan};
+
+    fn export() -> ExportTraceServiceRequest {
+        let kv = |k: &str, v| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue { value: Some(v) }),
+            ..Default::default()
+        };
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![PSpan {
+                        trace_id: vec![0xab; 16],
+                        span_id: vec![0x01; 8],
+                        name: "litellm_request".into(),
+                        attributes: vec![
+                            kv("gen_ai.usage.input_tokens", any_value::Value::IntValue(19)),
+                            kv("gen_ai.system", any_value::Value::StringValue("aws".into())),
+                        ],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn protobuf_and_json_exports_decode_to_the_same_spans() {
+        let proto = decode("application/x-protobuf", &export().encode_to_vec()).unwrap();
+        // OTLP JSON as exporters write it: hex ids, 64-bit integers as strings.
+        let json = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"abababababababababababababababab","spanId":"0101010101010101","name":"litellm_request","attributes":[{"key":"gen_ai.usage.input_tokens","value":{"intValue":"19"}},{"key":"gen_ai.system","value":{"stringValue":"aws"}}]}]}]}]}"#;
+        let from_json = decode("application/json; charset=utf-8", json.as_bytes()).unwrap();
+        assert_eq!(proto, from_json);
+        let (trace, span) = &proto[0];
+        assert_eq!(trace, "abababababababababababababababab");
+        assert_eq!(span.span_id, "0101010101010101");
+        assert_eq!(span.attributes["gen_ai.usage.input_tokens"], 19);
+    }
+
+    #[test]
+    fn other_bodies_are_refused_with_the_reason() {
+        assert!(matches!(
+            decode("text/plain", b"x"),
+            Err(RecordError::ContentType(_))
+        ));
+        assert!(matches!(
+            decode("application/json", b"{\"resourceSpans\": 3}"),
+            Err(RecordError::Json(_))
+        ));
+        assert!(matches!(
+            decode("application/x-protobuf", &[0xff, 0xff, 0xff]),
+            Err(RecordError::Protobuf(_))
+        ));
+    }
+}

@@ -1,0 +1,342 @@
+//! Records (`--otlp-listen`): a stand-in gateway written here forwards chat completions to
+//! `tokaudit serve` unchanged, then exports what it "recorded" for each request as an
+//! OpenTelemetry span (OTLP/HTTP, JSON or protobuf) under the request's own trace id. The
+//! wire stays right in every case, so a finding can only come from the record.
+
+use crate::util::*;
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+
+/// How the stand-in records a request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Recording {
+    /// What it returned, in the current GenAI convention (input including cache).
+    Faithful,
+    /// Streamed calls recorded with usage 0 (LiteLLM #37923 class, tokens instead of cost).
+    StreamZero,
+    /// Cached tokens added to an input that already includes them (Langfuse #5568,
+    /// OpenInference #3016 class).
+    CacheTwice,
+    /// Streamed calls not recorded at all.
+    StreamMissing,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Encoding {
+    Json,
+    Protobuf,
+}
+
+/// Usage as the stand-in read it from the response it passed on.
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    prompt: u64,
+    cached: u64,
+    completion: u64,
+}
+
+fn seen_in(text: &str) -> Seen {
+    let usage = text
+        .split("\n\n")
+        .map(|e| e.trim_start_matches("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(|v| v["usage"].is_object())
+        .last()
+        .map(|v| v["usage"].clone())
+        .unwrap_or_default();
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    Seen {
+        prompt: n(&usage["prompt_tokens"]),
+        cached: n(&usage["prompt_tokens_details"]["cached_tokens"]),
+        completion: n(&usage["completion_tokens"]),
+    }
+}
+
+fn attributes(seen: Seen, streaming: bool, how: Recording) -> Vec<(&'static str, i64)> {
+    let (mut input, cached, mut output) = (seen.prompt, seen.cached, seen.completion);
+    match how {
+        Recording::StreamZero if streaming => (input, output) = (0, 0),
+        Recording::CacheTwice => input += cached,
+        _ => {}
+    }
+    vec![
+        ("gen_ai.usage.input_tokens", input as i64),
+        ("gen_ai.usage.cache_read.input_tokens", cached as i64),
+        ("gen_ai.usage.output_tokens", output as i64),
+    ]
+}
+
+/// An export of one span of `trace` carrying `attrs`, in `encoding`.
+fn export_body(trace: &str, attrs: &[(&str, i64)], encoding: Encoding) -> (&'static str, Vec<u8>) {
+    let bytes = |hex: &str| {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>()
+    };
+    match encoding {
+        Encoding::Json => {
+            let attributes: Vec<Value> = attrs
+                .iter()
+                .map(|(k, v)| json!({"key": k, "value": {"intValue": v.to_string()}}))
+                .collect();
+            let body = json!({"resourceSpans": [{"scopeSpans": [{"spans": [{
+                "traceId": trace, "spanId": "00000000000000aa", "name": "litellm_request",
+                "attributes": attributes,
+            }]}]}]});
+            ("application/json", body.to_string().into_bytes())
+        }
+        Encoding::Protobuf => {
+            let attributes = attrs
+                .iter()
+                .map(|(k, v)| KeyValue {
+                    key: (*k).into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::IntValue(*v)),
+                    }),
+                    ..Default::default()
+                })
+                .collect();
+            let request = ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    scope_spans: vec![ScopeSpans {
+                        spans: vec![Span {
+                            trace_id: bytes(trace),
+                            span_id: bytes("00000000000000aa"),
+                            name: "litellm_request".into(),
+                            attributes,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            };
+            ("application/x-protobuf", request.encode_to_vec())
+        }
+    }
+}
+
+/// A gateway that forwards `/v1/chat/completions` to `upstream` and records each request
+/// to the OTLP receiver at `otlp`, as `how` says.
+fn recording_gateway(upstream: &str, otlp: String, how: Recording, encoding: Encoding) -> String {
+    let upstream = format!("{upstream}/v1/chat/completions");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let client = reqwest::Client::new();
+            let app = axum::Router::new().route(
+                "/v1/chat/completions",
+                axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                    let (client, upstream, otlp) = (client.clone(), upstream.clone(), otlp.clone());
+                    async move {
+                        let streaming = body.windows(13).any(|w| w == b"\"stream\":true");
+                        let resp = client
+                            .post(&upstream)
+                            .header("content-type", "application/json");
+                        let text = resp.body(body).send().await.unwrap().text().await.unwrap();
+                        // The warm-up of --cache is sent without a trace: not recorded here.
+                        let trace = headers
+                            .get("traceparent")
+                            .map(|t| t.to_str().unwrap()[3..35].to_string());
+                        let skip = how == Recording::StreamMissing && streaming;
+                        if let (Some(trace), false) = (trace, skip) {
+                            let attrs = attributes(seen_in(&text), streaming, how);
+                            let (ct, bytes) = export_body(&trace, &attrs, encoding);
+                            let sent = client.post(&otlp).header("content-type", ct).body(bytes);
+                            assert!(sent.send().await.unwrap().status().is_success());
+                        }
+                        let ct = if streaming {
+                            "text/event-stream"
+                        } else {
+                            "application/json"
+                        };
+                        ([("content-type", ct)], text)
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Run `compare` through a recording gateway; the exit code and the case.
+fn audit_records(how: Recording, encoding: Encoding, cache: bool) -> (i32, Value) {
+    let upstream = serve(&[]);
+    let port = free_port();
+    let otlp = format!("http://127.0.0.1:{port}/v1/traces");
+    let gateway = recording_gateway(&upstream.url, otlp, how, encoding);
+    let mut cmd = tokaudit();
+    cmd.args([
+        "compare", "--prompt", "Write Hi", "--target", "openai", "--model", "m",
+    ])
+    .args(["--format", "json", "--base-url", &gateway])
+    .args(["--otlp-listen", &port.to_string(), "--record-wait", "5"]);
+    if cache {
+        cmd.args(["--system", &long_system(), "--cache"]);
+    }
+    let r = run(&mut cmd);
+    (r.code, r.json()["cases"][0].clone())
+}
+
+/// `(invariant, side, field)` of every violation.
+fn violated(case: &Value) -> Vec<(String, String, String)> {
+    let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    case["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "violation")
+        .map(|f| (s(&f["invariant"]), s(&f["side"]), s(&f["field"])))
+        .collect()
+}
+
+fn held(case: &Value, invariant: &str) -> usize {
+    case["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["invariant"] == invariant && c["status"] == "held")
+        .count()
+}
+
+#[test]
+fn a_faithful_record_passes_in_json_and_in_protobuf() {
+    for encoding in [Encoding::Json, Encoding::Protobuf] {
+        let (code, case) = audit_records(Recording::Faithful, encoding, true);
+        assert_eq!(code, 0, "{encoding:?}: {case}");
+        assert_eq!(held(&case, "record-present"), 2, "{case}");
+        assert_eq!(held(&case, "record-parity"), 2, "{case}");
+        let row = case["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["field"] == "cache_read");
+        let row = row.unwrap();
+        assert!(
+            row["recorded_streaming"].as_u64().unwrap() > 0,
+            "the cache was read: {row}"
+        );
+        assert_eq!(row["recorded_streaming"], row["streaming"]["value"]);
+        let rec = &case["records"]["streaming"]["reading"];
+        assert_eq!(rec["convention"], "gen-ai");
+        assert_eq!(rec["span"], "litellm_request");
+    }
+}
+
+#[test]
+fn a_streamed_call_recorded_as_zero_is_blamed_on_the_record() {
+    let (code, case) = audit_records(Recording::StreamZero, Encoding::Protobuf, false);
+    assert_eq!(code, 1, "{case}");
+    let v = violated(&case);
+    assert!(
+        v.contains(&(
+            "record-parity".into(),
+            "streaming".into(),
+            "input_total".into()
+        )),
+        "{v:?}"
+    );
+    assert!(
+        v.contains(&("record-parity".into(), "streaming".into(), "output".into())),
+        "{v:?}"
+    );
+    assert!(
+        v.iter()
+            .all(|(i, s, _)| i == "record-parity" && s == "streaming"),
+        "wire clean: {v:?}"
+    );
+}
+
+#[test]
+fn cache_counted_twice_in_the_record_is_found_on_input() {
+    let (code, case) = audit_records(Recording::CacheTwice, Encoding::Json, true);
+    assert_eq!(code, 1, "{case}");
+    let v = violated(&case);
+    assert!(
+        v.iter()
+            .all(|(i, _, f)| i == "record-parity" && f == "input_total"),
+        "{v:?}"
+    );
+    // Both requests read (or wrote) the cache; the one that read it is recorded too high.
+    assert!(!v.is_empty(), "{case}");
+}
+
+#[test]
+fn a_missing_record_is_a_finding_not_a_pass() {
+    let (code, case) = audit_records(Recording::StreamMissing, Encoding::Json, false);
+    assert_eq!(code, 1, "{case}");
+    assert_eq!(
+        violated(&case),
+        vec![(
+            "record-present".to_string(),
+            "streaming".to_string(),
+            "-".to_string()
+        )]
+    );
+    assert_eq!(
+        held(&case, "record-parity"),
+        1,
+        "the buffered call is recorded right"
+    );
+}
+
+#[test]
+fn records_are_refused_where_nothing_exports_them() {
+    for args in [
+        &["--offline", "--otlp-listen", "4318"][..],
+        &["--target", "bedrock", "--otlp-listen", "4318"][..],
+    ] {
+        let r = run(tokaudit().args(["compare", "--prompt", "x"]).args(args));
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("--otlp-listen"), "{}", r.stderr);
+    }
+}
+
+/// A recorded run with records replays to the identical report.
+#[test]
+fn a_recording_with_records_replays_to_the_same_report() {
+    let upstream = serve(&[]);
+    let port = free_port();
+    let otlp = format!("http://127.0.0.1:{port}/v1/traces");
+    let gateway = recording_gateway(&upstream.url, otlp, Recording::StreamZero, Encoding::Json);
+    let dir = tempfile::tempdir().unwrap();
+    let live = run(tokaudit()
+        .args([
+            "compare", "--prompt", "Write Hi", "--target", "openai", "--model", "m",
+        ])
+        .args(["--format", "json", "--base-url", &gateway])
+        .args([
+            "--otlp-listen",
+            &port.to_string(),
+            "--record-wait",
+            "5",
+            "--record",
+        ])
+        .arg(dir.path()));
+    assert_eq!(live.code, 1, "{}", live.stdout);
+    let replayed = run(tokaudit()
+        .args(["replay", "--format", "json"])
+        .arg(dir.path()));
+    assert_eq!(replayed.code, 1, "{}", replayed.stderr);
+    assert_eq!(live.json()["cases"], replayed.json()["cases"]);
+}
