@@ -212,6 +212,11 @@ pub struct CompareArgs {
     /// default schedule delay is 5 s).
     #[arg(long, value_name = "SECONDS", default_value_t = defaults::RECORD_WAIT_SECS)]
     pub record_wait: u64,
+    /// Close each streaming response after N server-sent events, as a client timeout or a
+    /// stop button does; the aborted stream's record (and the upstream's bill, with
+    /// --ledger) is then what is checked, not its partial usage.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub abort_after: Option<u32>,
     /// Bedrock API family to audit.
     #[arg(long, value_enum, default_value_t = ApiChoice::Both)]
     pub api: ApiChoice,
@@ -369,6 +374,13 @@ impl CompareArgs {
                 "records are exported by a gateway or SDK under test; point --target openai or anthropic and --base-url at one whose OpenTelemetry exporter sends to this address",
             );
         }
+        if self.abort_after.is_some() && bedrock {
+            return refused(
+                "--target bedrock",
+                "--abort-after",
+                "aborting a stream is audited on a gateway's record and its upstream's bill; point --target openai or anthropic at the gateway",
+            );
+        }
         if self.ledger.is_some() && bedrock {
             return refused(
                 "--target bedrock",
@@ -427,6 +439,7 @@ impl CompareArgs {
                 max_attempts: self.max_attempts,
             },
             ledger: self.ledger.clone(),
+            abort_after: self.abort_after,
             records: self.otlp_listen.map(|listen| RecordsPlan {
                 listen,
                 wait: Duration::from_secs(self.record_wait),

@@ -284,6 +284,8 @@ pub struct RunPlan {
     pub ledger: Option<String>,
     /// The system's own records of each request, received over OTLP.
     pub records: Option<RecordsPlan>,
+    /// Close each streaming response after this many events (`--abort-after`).
+    pub abort_after: Option<u32>,
 }
 
 impl RunPlan {

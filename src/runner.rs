@@ -328,7 +328,8 @@ async fn prepare(plan: &RunPlan) -> anyhow::Result<Prepared> {
         (_, Some(&api)) => {
             let key = api_key(plan)?;
             let client = HttpTarget::new(api, &base, key, settings.timeout, settings.max_attempts)
-                .context("cannot build the HTTP client")?;
+                .context("cannot build the HTTP client")?
+                .with_abort_after(plan.abort_after);
             Target::Http(client)
         }
     };

@@ -177,6 +177,10 @@ impl fmt::Display for Api {
     }
 }
 
+/// The [`TransportError`] kind of a stream tokaudit closed on purpose (`--abort-after`), as a
+/// client timeout or a user pressing stop does.
+pub const ABORTED: &str = "aborted";
+
 /// The raw exchange of one path (one logical call, possibly several attempts).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Capture {

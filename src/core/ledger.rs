@@ -101,6 +101,10 @@ pub struct LedgerEntry {
     /// The `[tokaudit:…]` marker found in the request, for `--ledger` correlation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation: Option<String>,
+    /// The client closed the stream after this many frames had been produced: `truth` is
+    /// then what was generated until the disconnect, which is what is billed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted_after_frames: Option<u64>,
 }
 
 /// The ledger document served at `/_tokaudit/ledger`: one page of it, or (as read by

@@ -192,6 +192,7 @@ async fn handle(
         reported: None,
         faults: faults.iter().map(ToString::to_string).collect(),
         correlation: find_marker(&String::from_utf8_lossy(&body)),
+        aborted_after_frames: None,
     };
     let answer = answer(&em, op, path_model, &body, &faults, n, &mut entry);
     let resp = match answer {
@@ -201,7 +202,15 @@ async fn handle(
             op.error(status, kind, &msg)
         }
     };
+    // A stream is billed as it is generated: a client that leaves early pays for less.
+    let metering = super::meter::frames_before_output(&entry.operation)
+        .zip(entry.truth.map(|t| t.output))
+        .filter(|_| entry.status == StatusCode::OK.as_u16());
     em.record(entry);
+    let resp = match metering {
+        Some(m) => super::meter::metered(resp, em, rid.clone(), m),
+        None => resp,
+    };
     with_request_id(resp, &rid)
 }
 
@@ -318,6 +327,7 @@ pub(super) async fn count_tokens(
         reported: Some(counted),
         faults: Vec::new(),
         correlation: find_marker(&String::from_utf8_lossy(&body)),
+        aborted_after_frames: None,
     });
     let resp = axum::Json(json!({"inputTokens": req.input_total})).into_response();
     with_request_id(resp, &rid)

@@ -13,6 +13,7 @@
 
 pub mod faults;
 mod handler;
+mod meter;
 pub mod model;
 mod respond;
 mod server;
@@ -167,6 +168,24 @@ impl Emulator {
         }
     }
 
+    /// Rewrite the entry of a stream whose client left after `frames` frames: it is billed
+    /// the `output` generated until then (thinking first, as it was generated).
+    fn bill_abort(&self, request_id: &str, frames: u64, output: u64) {
+        let mut l = lock(&self.ledger);
+        let entry = l
+            .entries
+            .iter_mut()
+            .rev()
+            .find(|(_, e)| e.request_id == request_id);
+        if let Some((_, e)) = entry {
+            e.aborted_after_frames = Some(frames);
+            if let Some(t) = e.truth.as_mut() {
+                t.output = output.min(t.output);
+                t.reasoning = t.reasoning.min(t.output);
+            }
+        }
+    }
+
     /// The 0-based number of the next request.
     fn next_request(&self) -> u64 {
         self.requests.fetch_add(1, Ordering::SeqCst)
@@ -287,6 +306,7 @@ mod tests {
                 reported: None,
                 faults: vec![],
                 correlation: None,
+                aborted_after_frames: None,
             });
         }
         let kept = em.ledger();

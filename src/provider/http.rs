@@ -9,7 +9,8 @@
 
 use super::Prompt;
 use crate::core::capture::{
-    Api, Capture, Operation, RecordedRequest, RecordedResponse, ResponseBody, TransportError,
+    ABORTED, Api, Capture, Operation, RecordedRequest, RecordedResponse, ResponseBody,
+    TransportError,
 };
 use crate::core::redact::redact_headers;
 use crate::core::wire::sse::split_sse;
@@ -27,6 +28,7 @@ pub struct HttpTarget {
     api_key: Option<String>,
     timeout: Duration,
     max_attempts: u32,
+    abort_after: Option<u32>,
 }
 
 impl std::fmt::Debug for HttpTarget {
@@ -74,7 +76,14 @@ impl HttpTarget {
             api_key,
             timeout,
             max_attempts: max_attempts.max(1),
+            abort_after: None,
         })
+    }
+
+    /// Close each streaming response after `events` server-sent events (`--abort-after`).
+    pub fn with_abort_after(mut self, events: Option<u32>) -> Self {
+        self.abort_after = events;
+        self
     }
 
     /// The request body for one path.
@@ -195,6 +204,7 @@ impl HttpTarget {
         let mut bytes = Vec::new();
         let mut stream = resp.bytes_stream();
         let mut error = None;
+        let abort_after = self.abort_after.filter(|_| streaming && is_sse);
         while let Some(chunk) = stream.next().await {
             match chunk {
                 Ok(c) => bytes.extend_from_slice(&c),
@@ -202,6 +212,17 @@ impl HttpTarget {
                     error = Some(transport(&e));
                     break;
                 }
+            }
+            if let Some(n) = abort_after
+                && let Some(end) = nth_event_end(&bytes, n)
+            {
+                // Dropping the stream closes the connection, mid-response.
+                bytes.truncate(end);
+                error = Some(TransportError {
+                    kind: ABORTED.into(),
+                    message: format!("tokaudit closed the stream after {n} events (--abort-after)"),
+                });
+                break;
             }
         }
         let body = if streaming && is_sse && (200..300).contains(&status) {
@@ -218,6 +239,13 @@ impl HttpTarget {
             error,
         )
     }
+}
+
+/// The end of the `n`th server-sent event (its blank line included), once it has arrived.
+fn nth_event_end(bytes: &[u8], n: u32) -> Option<usize> {
+    memchr::memmem::find_iter(bytes, b"\n\n")
+        .nth(usize::try_from(n).ok()?.checked_sub(1)?)
+        .map(|i| i + 2)
 }
 
 /// System prompt parts with their cache breakpoint; `kind` is the part type (`text`, or

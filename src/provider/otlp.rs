@@ -1,8 +1,8 @@
 //! The OTLP/HTTP receiver of `--otlp-listen`: the system under test exports its spans here
-//! (`POST /v1/traces`, `application/x-protobuf` or `application/json`), and tokaudit keeps
-//! the spans of the traces it started, one per request it sent. Spans of any other trace are
-//! counted and dropped, so memory is bounded by the requests in flight, not by what the
-//! exporter sends.
+//! (`POST /v1/traces`, or `POST /`; `application/x-protobuf` or `application/json`), and
+//! tokaudit keeps the spans of the traces it started, one per request it sent. Spans of any
+//! other trace are counted and dropped, so memory is bounded by the requests in flight, not by
+//! what the exporter sends.
 
 use crate::core::normalize::recorded;
 use crate::core::record::{self, Record, Span};
@@ -45,8 +45,11 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let store = Arc::new(Mutex::new(Store::default()));
+        // Some exporters post to the configured endpoint verbatim instead of appending
+        // `/v1/traces` (LiteLLM 1.77 with OTEL_EXPORTER_OTLP_ENDPOINT): the root works too.
         let app = Router::new()
             .route("/v1/traces", post(export))
+            .route("/", post(export))
             .layer(DefaultBodyLimit::max(MAX_EXPORT_BYTES))
             .with_state(store.clone());
         tokio::spawn(async move {

@@ -178,6 +178,7 @@ impl Case {
             },
             ledger: self.ledger.clone(),
             records: None,
+            abort_after: None,
         })
     }
 }

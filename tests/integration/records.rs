@@ -23,6 +23,9 @@ enum Recording {
     CacheTwice,
     /// Streamed calls not recorded at all.
     StreamMissing,
+    /// Streamed calls recorded with the `message_start` placeholder as their output, as
+    /// LiteLLM 1.108.7 records an Invoke stream its client closed.
+    StreamPlaceholder,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +63,7 @@ fn attributes(seen: Seen, streaming: bool, how: Recording) -> Vec<(&'static str,
     let (mut input, cached, mut output) = (seen.prompt, seen.cached, seen.completion);
     match how {
         Recording::StreamZero if streaming => (input, output) = (0, 0),
+        Recording::StreamPlaceholder if streaming => output = 1,
         Recording::CacheTwice => input += cached,
         _ => {}
     }
@@ -181,21 +185,39 @@ fn free_port() -> u16 {
 
 /// Run `compare` through a recording gateway; the exit code and the case.
 fn audit_records(how: Recording, encoding: Encoding, cache: bool) -> (i32, Value) {
-    let upstream = serve(&[]);
+    let extra: &[&str] = if cache {
+        &["--cache", "--system", LONG_SYSTEM]
+    } else {
+        &[]
+    };
+    let (code, case, _) = audit_with(&serve(&[]), how, encoding, extra);
+    (code, case)
+}
+
+/// [`audit_records`] against `upstream` with more `compare` flags; also the upstream's
+/// ledger entries afterwards.
+fn audit_with(
+    upstream: &Server,
+    how: Recording,
+    encoding: Encoding,
+    extra: &[&str],
+) -> (i32, Value, Value) {
     let port = free_port();
     let otlp = format!("http://127.0.0.1:{port}/v1/traces");
     let gateway = recording_gateway(&upstream.url, otlp, how, encoding);
-    let mut cmd = tokaudit();
-    cmd.args([
-        "compare", "--prompt", "Write Hi", "--target", "openai", "--model", "m",
-    ])
-    .args(["--format", "json", "--base-url", &gateway])
-    .args(["--otlp-listen", &port.to_string(), "--record-wait", "5"]);
-    if cache {
-        cmd.args(["--system", &long_system(), "--cache"]);
-    }
-    let r = run(&mut cmd);
-    (r.code, r.json()["cases"][0].clone())
+    let r = run(tokaudit()
+        .args(["compare", "--prompt", "Write Hi", "--target", "openai"])
+        .args(["--model", "m", "--format", "json", "--base-url", &gateway])
+        .args(["--otlp-listen", &port.to_string(), "--record-wait", "5"])
+        .args(extra));
+    let (status, ledger) = get(&upstream.url, "/_tokaudit/ledger");
+    assert_eq!(status, 200, "{ledger}");
+    let ledger: Value = serde_json::from_str(&ledger).unwrap();
+    (
+        r.code,
+        r.json()["cases"][0].clone(),
+        ledger["entries"].clone(),
+    )
 }
 
 /// `(invariant, side, field)` of every violation.
@@ -300,6 +322,58 @@ fn a_missing_record_is_a_finding_not_a_pass() {
     );
 }
 
+/// LiteLLM PRs #36008 / #39893: after a client disconnect the `output_tokens: 1` placeholder
+/// was recorded and priced. The stand-in records the placeholder for the stream tokaudit
+/// closes after 2 events; tokaudit names it and what the upstream billed, from its ledger.
+#[test]
+fn regression_litellm_36008_placeholder_recorded_after_an_abort() {
+    let upstream = serve(&[]);
+    let ledger = format!("{}/_tokaudit/ledger", upstream.url);
+    let flags = ["--abort-after", "2", "--ledger", &ledger];
+    let (code, case, entries) = audit_with(
+        &upstream,
+        Recording::StreamPlaceholder,
+        Encoding::Protobuf,
+        &flags,
+    );
+    assert_eq!(code, 1, "{case}");
+    let billed = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["operation"] == "ChatCompletionsStream")
+        .map(|e| e["truth"]["output"].as_u64().unwrap())
+        .unwrap();
+    assert!(
+        billed > 1,
+        "the upstream generated and billed the answer: {entries}"
+    );
+    let findings = case["findings"].as_array().unwrap();
+    let finding = findings
+        .iter()
+        .find(|f| f["invariant"] == "record-parity" && f["severity"] == "violation")
+        .unwrap();
+    assert_eq!(finding["side"], "streaming");
+    assert_eq!(finding["field"], "output");
+    let message = finding["message"].as_str().unwrap();
+    assert!(message.contains("placeholder"), "{message}");
+    assert!(message.contains(&format!("billed {billed}")), "{message}");
+    // The abort itself is not a failure of the service.
+    assert!(findings.iter().all(|f| f["severity"] != "error"), "{case}");
+}
+
+/// A gateway that keeps reading its upstream after the client left records the whole bill:
+/// that is right, and passes.
+#[test]
+fn a_faithful_record_of_an_aborted_stream_passes() {
+    let upstream = serve(&[]);
+    let ledger = format!("{}/_tokaudit/ledger", upstream.url);
+    let flags = ["--abort-after", "2", "--ledger", &ledger];
+    let (code, case, _) = audit_with(&upstream, Recording::Faithful, Encoding::Json, &flags);
+    assert_eq!(code, 0, "{case}");
+    assert_eq!(held(&case, "record-parity"), 2, "{case}");
+}
+
 #[test]
 fn records_are_refused_where_nothing_exports_them() {
     for args in [
@@ -339,4 +413,73 @@ fn a_recording_with_records_replays_to_the_same_report() {
         .arg(dir.path()));
     assert_eq!(replayed.code, 1, "{}", replayed.stderr);
     assert_eq!(live.json()["cases"], replayed.json()["cases"]);
+}
+
+/// The emulator bills an abandoned stream what it generated until the disconnect, as
+/// Bedrock does, and its ledger says so.
+#[test]
+fn an_abandoned_stream_is_billed_what_was_generated() {
+    let upstream = serve(&["token-latency=40"]);
+    let ledger = format!("{}/_tokaudit/ledger", upstream.url);
+    let r = run(tokaudit()
+        .args([
+            "compare",
+            "--prompt",
+            "Write 30 words",
+            "--target",
+            "openai",
+        ])
+        .args([
+            "--model",
+            "m",
+            "--format",
+            "json",
+            "--base-url",
+            &upstream.url,
+        ])
+        .args(["--abort-after", "3", "--ledger", &ledger]));
+    assert_eq!(r.code, 0, "an abort is not a failure: {}", r.stdout);
+    let entry = |op: &str| {
+        // The server notices the disconnect on its next write, one frame delay later.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (_, body) = get(&upstream.url, "/_tokaudit/ledger");
+            let doc: Value = serde_json::from_str(&body).unwrap();
+            let e = doc["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["operation"] == op)
+                .cloned();
+            match e {
+                Some(e)
+                    if op.ends_with("Stream")
+                        && e["aborted_after_frames"].is_null()
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Some(e) => return e,
+                None => panic!("no {op} entry: {doc}"),
+            }
+        }
+    };
+    let whole = entry("ChatCompletions")["truth"]["output"]
+        .as_u64()
+        .unwrap();
+    let aborted = entry("ChatCompletionsStream");
+    let billed = aborted["truth"]["output"].as_u64().unwrap();
+    assert!(
+        aborted["aborted_after_frames"].as_u64().unwrap() >= 3,
+        "{aborted}"
+    );
+    assert!(
+        billed >= 2 && billed < whole / 2,
+        "billed {billed} of {whole}: {aborted}"
+    );
+    let case = &r.json()["cases"][0];
+    let note = case["findings"].as_array().unwrap().iter().any(|f| {
+        f["invariant"] == "exchange" && f["message"].as_str().unwrap().contains("on purpose")
+    });
+    assert!(note, "{case}");
 }

@@ -25,6 +25,12 @@ pub(super) fn exchange(a: &mut Auditor, id: SideId, side: &Normalized) {
     }
     match &side.failure {
         None => a.check(Invariant::Exchange, Some(id), Status::Held),
+        Some(f) if f.aborted() => {
+            a.check(Invariant::Exchange, Some(id), Status::NotApplicable);
+            a.find(Invariant::Exchange, Severity::Note, Some(id), None, format!(
+                "{} was closed by tokaudit on purpose ({}): its usage on the wire is partial by design; what was recorded and billed for it is checked instead",
+                side.operation, f.message));
+        }
         Some(f) => {
             a.check(Invariant::Exchange, Some(id), Status::Error);
             a.find(

@@ -83,6 +83,11 @@ pub(super) fn ledger_parity(
     upstream: Option<&UpstreamSide>,
 ) {
     let inv = Invariant::LedgerParity;
+    if let (Some(f), Some(up)) = (&side.failure, upstream)
+        && f.aborted()
+    {
+        aborted_bill(a, id, up);
+    }
     if side.failure.is_some() {
         return;
     }
@@ -127,6 +132,18 @@ pub(super) fn ledger_parity(
     if held {
         a.check(inv, Some(id), Status::Held);
     }
+}
+
+/// What the upstream billed for a stream tokaudit closed: the figure its record is held to.
+fn aborted_bill(a: &mut Auditor, id: SideId, up: &UpstreamSide) {
+    let Some(u) = up.usage.as_ref() else { return };
+    let (input, output) = (
+        u.input_total().unwrap_or(0),
+        u.value(Field::Output).unwrap_or(0),
+    );
+    a.find(Invariant::LedgerParity, Severity::Note, Some(id), None, format!(
+        "for the aborted stream the upstream billed total input {input} and output {output} (ledger {}): what it generated until the gateway let go of it",
+        up.request_id));
 }
 
 /// Why a gateway's reasoning differs from its upstream's, most often.

@@ -30,8 +30,8 @@ pub use baseline::baseline_drift;
 pub use invariant::Invariant;
 
 use crate::core::capture::Operation;
-use crate::core::ledger::Upstream;
-use crate::core::normalize::{Field, Normalized, RecordedPair};
+use crate::core::ledger::{Upstream, UpstreamSide};
+use crate::core::normalize::{Field, Normalized, RecordedPair, UsageSet};
 use crate::core::prices::Rates;
 use serde::Serialize;
 use std::fmt;
@@ -372,12 +372,7 @@ pub fn audit(ns: &Normalized, st: &Normalized, ctx: &Context) -> CaseAudit {
         }
     }
     if let Some(r) = ctx.records {
-        for (id, side, rec) in [
-            (SideId::NonStreaming, ns, &r.non_streaming),
-            (SideId::Streaming, st, &r.streaming),
-        ] {
-            record::record_checks(&mut a, id, side, rec, (&r.source, r.foreign_spans));
-        }
+        records(&mut a, (ns, st), r, ctx);
     }
     if let Some(p) = ctx.prices {
         cost::price_findings(&mut a.findings, ns, st, p);
@@ -388,6 +383,27 @@ pub fn audit(ns: &Normalized, st: &Normalized, ctx: &Context) -> CaseAudit {
         checks: a.checks,
         findings: a.findings,
         verdict,
+    }
+}
+
+/// What the system recorded for each request, against its response (and, for an aborted
+/// stream, the upstream's bill).
+fn records(a: &mut Auditor, (ns, st): (&Normalized, &Normalized), r: &RecordedPair, ctx: &Context) {
+    fn billed(s: Option<&UpstreamSide>) -> Option<&UsageSet> {
+        s.and_then(|s| s.usage.as_ref())
+    }
+    let up = |streaming: bool| {
+        ctx.upstream.and_then(|u| match streaming {
+            true => u.streaming.as_ref(),
+            false => u.non_streaming.as_ref(),
+        })
+    };
+    for (id, side, rec, up) in [
+        (SideId::NonStreaming, ns, &r.non_streaming, up(false)),
+        (SideId::Streaming, st, &r.streaming, up(true)),
+    ] {
+        let whence = (r.source.as_str(), r.foreign_spans);
+        record::record_checks(a, id, side, rec, whence, (ctx.prices, billed(up)));
     }
 }
 

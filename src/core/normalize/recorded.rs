@@ -3,7 +3,7 @@
 //! cache, like the wire's). Conventions disagree on whether input includes cache tokens
 //! (`shared/reference/billing-and-records.md` §5), so every reading says which one it used.
 
-use super::usage::{Kind, Obs, UsageSet};
+use super::usage::{Kind, Obs, ReportedCost, UsageSet};
 use crate::core::count;
 use crate::core::record::{Record, Span};
 use serde::Serialize;
@@ -46,6 +46,13 @@ struct Keys {
     reasoning: Option<&'static str>,
     total: Option<&'static str>,
 }
+
+/// Cost attributes tools add beside the usage (LiteLLM's `gen_ai.cost.*` family first).
+const COST_KEYS: [&str; 3] = [
+    "gen_ai.cost.total_cost",
+    "gen_ai.usage.cost",
+    "llm.usage.cost",
+];
 
 /// The conventions, newest first: a span carrying several is read by the newest.
 const CONVENTIONS: [Keys; 3] = [
@@ -189,7 +196,15 @@ fn read(span: &Span, keys: &Keys) -> Result<UsageSet, String> {
         )?),
         None => None,
     };
+    let reported_cost = match COST_KEYS.iter().find(|k| span.attributes.contains_key(**k)) {
+        Some(key) => Some(ReportedCost {
+            usd: count::cost(&span.attributes[*key], &at(key)).map_err(|e| e.to_string())?,
+            source: at(key),
+        }),
+        None => None,
+    };
     Ok(UsageSet {
+        reported_cost,
         input,
         cache_read,
         cache_write,

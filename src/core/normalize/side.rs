@@ -83,6 +83,11 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// A stream tokaudit closed on purpose (`--abort-after`), not a failure of the service.
+    pub fn aborted(&self) -> bool {
+        self.kind == "transport" && self.name == crate::core::capture::ABORTED
+    }
+
     /// An in-band error event of a stream (`{"type": …|"code": …, "message": …}`).
     pub(super) fn in_band(index: usize, err: &Value) -> Failure {
         let text = |k: &str| err.get(k).and_then(Value::as_str);
