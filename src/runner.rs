@@ -148,10 +148,6 @@ async fn complete(
     waiting: Vec<Pending>,
     on_pair: &mut impl FnMut(PairResult),
 ) {
-    let doc = match &plan.ledger {
-        Some(url) => Some((url, read_ledger(url).await)),
-        None => None,
-    };
     let mut records = HashMap::new();
     let mut foreign = 0;
     if let (Some(rx), Some(rp)) = (receiver, &plan.records) {
@@ -164,6 +160,12 @@ async fn complete(
         records.extend(got.into_iter().map(|r| (r.trace_id.clone(), r)));
         foreign = f;
     }
+    // After the records: a gateway records a call once it is done with it, upstream
+    // included, so the ledger read now also holds what an aborted stream was billed.
+    let doc = match &plan.ledger {
+        Some(url) => Some((url, read_ledger(url).await)),
+        None => None,
+    };
     for Pending {
         mut result,
         markers,

@@ -198,9 +198,16 @@ pub fn find_marker(text: &str) -> Option<String> {
 pub fn upstream_side(entries: &[LedgerEntry]) -> Option<UpstreamSide> {
     let last = entries.last()?;
     let id = &last.request_id;
-    let usage = last
-        .reported
-        .map(|r| r.usage_set(&format!("ledger:{id}.reported")));
+    // A stream its client abandoned was never reported in full: what it was billed (the
+    // output generated until the disconnect) is the truth the emulator rewrote.
+    let usage = match last.aborted_after_frames {
+        Some(_) => last
+            .truth
+            .map(|t| t.usage_set(&format!("ledger:{id}.truth"))),
+        None => last
+            .reported
+            .map(|r| r.usage_set(&format!("ledger:{id}.reported"))),
+    };
     Some(UpstreamSide {
         request_id: id.clone(),
         operation: last.operation.clone(),
@@ -222,6 +229,24 @@ mod tests {
         assert_eq!(find_marker(&format!("You are terse.\n{m}")), Some(m));
         assert_eq!(find_marker("[tokaudit:nothex]"), None);
         assert_eq!(find_marker("[tokaudit:0123"), None);
+    }
+
+    /// An abandoned stream was never reported in full: its bill is the rewritten truth.
+    #[test]
+    fn an_aborted_stream_is_held_to_what_it_was_billed() {
+        let doc: LedgerDoc = serde_json::from_value(json!({"entries": [
+            {"request_id":"a","operation":"ConverseStream","model":"m","status":200,"faults":[],
+             "correlation":"x","aborted_after_frames":5,
+             "truth":{"input":21,"cache_read":0,"cache_write":0,"output":3},
+             "reported":{"input":21,"cache_read":0,"cache_write":0,"output":54}},
+        ]}))
+        .unwrap();
+        let up = upstream_side(&doc.entries_for("x")).unwrap();
+        let output = up.usage.unwrap().output.unwrap();
+        assert_eq!(
+            (output.value, output.source.as_str()),
+            (3, "ledger:a.truth.output")
+        );
     }
 
     #[test]

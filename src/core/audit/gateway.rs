@@ -83,11 +83,6 @@ pub(super) fn ledger_parity(
     upstream: Option<&UpstreamSide>,
 ) {
     let inv = Invariant::LedgerParity;
-    if let (Some(f), Some(up)) = (&side.failure, upstream)
-        && f.aborted()
-    {
-        aborted_bill(a, id, up);
-    }
     if side.failure.is_some() {
         return;
     }
@@ -135,7 +130,7 @@ pub(super) fn ledger_parity(
 }
 
 /// What the upstream billed for a stream tokaudit closed: the figure its record is held to.
-fn aborted_bill(a: &mut Auditor, id: SideId, up: &UpstreamSide) {
+pub(super) fn aborted_bill(a: &mut Auditor, id: SideId, up: &UpstreamSide) {
     let Some(u) = up.usage.as_ref() else { return };
     let (input, output) = (
         u.input_total().unwrap_or(0),

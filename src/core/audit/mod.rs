@@ -359,7 +359,14 @@ pub fn audit(ns: &Normalized, st: &Normalized, ctx: &Context) -> CaseAudit {
     }
     parity::cross_path(&mut a, ns, st, ctx);
     for (id, side, other) in [(SideId::NonStreaming, ns, st), (SideId::Streaming, st, ns)] {
-        if side.failure.is_some() {
+        if let Some(f) = &side.failure {
+            let up = ctx.upstream.and_then(|u| match id {
+                SideId::Streaming => u.streaming.as_ref(),
+                _ => u.non_streaming.as_ref(),
+            });
+            if let (true, Some(up)) = (f.aborted(), up) {
+                gateway::aborted_bill(&mut a, id, up);
+            }
             continue;
         }
         one_call(&mut a, id, side, other, ctx);
