@@ -458,6 +458,11 @@ pub struct ReplayArgs {
     /// violations), as a gate: an intended mismatch that shows up passes, a deviation fails.
     #[arg(long)]
     pub check_expect: bool,
+    /// Spans the system exported, read after the fact (the OpenTelemetry Collector file
+    /// exporter's OTLP JSON, one export per line): each recording's requests are matched by
+    /// the trace ids they were sent with, and their records audited.
+    #[arg(long, value_name = "FILE")]
+    pub records_file: Option<PathBuf>,
     /// Prices.
     #[command(flatten)]
     pub pricing: PricingArgs,

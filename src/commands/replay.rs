@@ -5,6 +5,7 @@ use crate::core::case::{CaseMeta, CaseReport};
 use crate::core::gate::{GateCase, GateReport, Outcome};
 use crate::core::pipeline::{self, Pair};
 use crate::core::policy::Policy;
+use crate::core::record::{SpanIndex, trace_of};
 use crate::files;
 use crate::fixture::{Fixture, Replayable, load_streaming};
 use crate::report::stream::CaseWriter;
@@ -20,7 +21,7 @@ use std::sync::{Condvar, Mutex, mpsc};
 /// file, the side, the frame and the field.
 pub fn audit_file(
     path: &Path,
-    policy_for: impl FnOnce(&Fixture) -> Policy,
+    policy_for: impl FnOnce(&mut Fixture) -> Policy,
 ) -> (CaseReport, Option<Fixture>) {
     let loaded = match load_streaming(path) {
         Ok(l) => l,
@@ -35,10 +36,11 @@ pub fn audit_file(
         }
     };
     let Replayable {
-        fixture: fx,
+        fixture: mut fx,
         captures: (ns, st, warmup),
         normalized,
     } = loaded;
+    let mut policy = policy_for(&mut fx);
     let pair = Pair {
         non_streaming: &ns,
         streaming: &st,
@@ -46,7 +48,6 @@ pub fn audit_file(
         origin: Some(path),
         records: fx.records.as_ref(),
     };
-    let mut policy = policy_for(&fx);
     if policy.price_model.is_none() {
         policy.price_model = fx.price_model.clone();
     }
@@ -101,13 +102,45 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         errors_name_files: true,
         ..Default::default()
     };
-    let audit = |path: &Path| audit_file(path, |_| policy.clone()).0;
+    let spans = match &args.records_file {
+        Some(p) => Some(read_records_file(p)?),
+        None => None,
+    };
+    let untraced = AtomicUsize::new(0);
+    let prepare = |fx: &mut Fixture| {
+        if let Some(index) = &spans {
+            match (
+                trace_of(&fx.non_streaming.request.headers),
+                trace_of(&fx.streaming.request.headers),
+            ) {
+                (Some(ns), Some(st)) => fx.records = Some(index.records(ns, st)),
+                _ => {
+                    untraced.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        policy.clone()
+    };
+    let audit = |path: &Path| audit_file(path, prepare).0;
     audit_in_order(&files, audit, |case| {
         diagnostics.case(&case);
         writer.case(case);
     });
     diagnostics.finish();
+    let untraced = untraced.into_inner();
+    if untraced > 0 {
+        eprintln!(
+            "tokaudit: note: {untraced} fixture(s) were recorded without trace ids (no --otlp-listen), so --records-file cannot be matched to them"
+        );
+    }
     writer.finish().context("cannot write the report to stdout")
+}
+
+/// `--records-file`: spans exported after the fact, indexed by trace.
+fn read_records_file(path: &Path) -> anyhow::Result<SpanIndex> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the records file {}", path.display()))?;
+    SpanIndex::read(path.display().to_string(), &text).map_err(anyhow::Error::msg)
 }
 
 /// `replay --check-expect`: every fixture judged against its `expect` block, reported as a

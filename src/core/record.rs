@@ -139,6 +139,63 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The trace id a request was sent under: its W3C `traceparent` header's, if well formed.
+pub fn trace_of(headers: &[(String, String)]) -> Option<String> {
+    let (_, value) = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("traceparent"))?;
+    let mut parts = value.trim().split('-');
+    let (_version, trace) = (parts.next()?, parts.next()?);
+    let hex = trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_hexdigit());
+    hex.then(|| trace.to_ascii_lowercase())
+}
+
+/// Spans read from an OTLP JSON file after the fact (`replay --records-file`), by trace.
+#[derive(Debug, Default)]
+pub struct SpanIndex {
+    /// Where they were read from.
+    pub source: String,
+    /// The spans of each trace, in file order.
+    pub traces: std::collections::HashMap<String, Vec<Span>>,
+}
+
+impl SpanIndex {
+    /// Read an OpenTelemetry Collector file exporter's output: one OTLP JSON
+    /// `ExportTraceServiceRequest` per line (blank lines skipped). A line that is not one is
+    /// an error naming it.
+    pub fn read(source: String, text: &str) -> Result<SpanIndex, String> {
+        let mut index = SpanIndex {
+            source,
+            ..SpanIndex::default()
+        };
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let spans = decode("application/json", line.as_bytes())
+                .map_err(|e| format!("{}:{}: {e}", index.source, n + 1))?;
+            for (trace, span) in spans {
+                index.traces.entry(trace).or_default().push(span);
+            }
+        }
+        Ok(index)
+    }
+
+    /// The records of a pair whose requests were sent under these trace ids.
+    pub fn records(&self, non_streaming: String, streaming: String) -> Records {
+        let record = |trace_id: String| Record {
+            spans: self.traces.get(&trace_id).cloned().unwrap_or_default(),
+            trace_id,
+        };
+        Records {
+            source: self.source.clone(),
+            non_streaming: record(non_streaming),
+            streaming: record(streaming),
+            foreign_spans: 0,
+        }
+    }
+}
+
 /// The trace id of a run's `n`th request: unique per run (the run id is its first half) and
 /// never all zeros, which W3C trace context forbids.
 pub fn trace_id(run_id: u64, n: u64) -> String {
@@ -196,6 +253,24 @@ mod tests {
         assert_eq!(trace, "abababababababababababababababab");
         assert_eq!(span.span_id, "0101010101010101");
         assert_eq!(span.attributes["gen_ai.usage.input_tokens"], 19);
+    }
+
+    #[test]
+    fn a_request_trace_id_comes_from_its_traceparent() {
+        let h = |v: &str| vec![("Traceparent".to_string(), v.to_string())];
+        let t = "0af7651916cd43dd8448eb211c80319c";
+        assert_eq!(trace_of(&h(&traceparent_of(t))), Some(t.to_string()));
+        assert_eq!(trace_of(&h("00-xyz-01")), None);
+        assert_eq!(trace_of(&[]), None);
+    }
+
+    #[test]
+    fn a_file_exporter_file_is_indexed_by_trace_and_a_bad_line_named() {
+        let line = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"abababababababababababababababab","spanId":"0101010101010101","name":"s"}]}]}]}"#;
+        let index = SpanIndex::read("spans.json".into(), &format!("{line}\n\n{line}\n")).unwrap();
+        assert_eq!(index.traces["abababababababababababababababab"].len(), 2);
+        let e = SpanIndex::read("spans.json".into(), &format!("{line}\nnot json\n")).unwrap_err();
+        assert!(e.starts_with("spans.json:2: "), "{e}");
     }
 
     #[test]

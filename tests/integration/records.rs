@@ -483,3 +483,85 @@ fn an_abandoned_stream_is_billed_what_was_generated() {
     });
     assert!(note, "{case}");
 }
+
+/// `replay --records-file`: spans exported to a file after the fact (the collector's file
+/// exporter, OTLP JSON per line) are matched to recordings by their requests' trace ids.
+#[test]
+fn records_read_from_a_file_after_the_fact() {
+    let upstream = serve(&[]);
+    let port = free_port();
+    let otlp = format!("http://127.0.0.1:{port}/v1/traces");
+    let gateway = recording_gateway(&upstream.url, otlp, Recording::Faithful, Encoding::Json);
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec");
+    let live = run(tokaudit()
+        .args([
+            "compare", "--prompt", "Write Hi", "--target", "openai", "--model", "m",
+        ])
+        .args(["--base-url", &gateway, "--otlp-listen", &port.to_string()])
+        .arg("--record")
+        .arg(&rec));
+    assert_eq!(live.code, 0, "{}", live.stdout);
+    let fixture = std::fs::read_dir(&rec)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let fx: Value = serde_json::from_slice(&std::fs::read(&fixture).unwrap()).unwrap();
+    let trace = |side: &str| {
+        fx[side]["request"]["headers"]["traceparent"]
+            .as_str()
+            .unwrap()[3..35]
+            .to_string()
+    };
+    // The file says the streamed call used nothing: the record is wrong, the wire is not.
+    let line = |t: String, input: u64, output: u64| {
+        let (_, body) = export_body(
+            &t,
+            &[
+                ("gen_ai.usage.input_tokens", input as i64),
+                ("gen_ai.usage.output_tokens", output as i64),
+            ],
+            Encoding::Json,
+        );
+        String::from_utf8(body).unwrap()
+    };
+    let spans = dir.path().join("spans.json");
+    std::fs::write(
+        &spans,
+        format!(
+            "{}\n{}\n",
+            line(trace("non_streaming"), 19, 2),
+            line(trace("streaming"), 0, 0)
+        ),
+    )
+    .unwrap();
+    let r = run(tokaudit()
+        .args(["replay", "--format", "json", "--records-file"])
+        .arg(&spans)
+        .arg(&rec));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let case = &r.json()["cases"][0];
+    let v = violated(case);
+    assert!(
+        v.contains(&("record-parity".into(), "streaming".into(), "output".into())),
+        "{v:?}"
+    );
+    assert_eq!(case["records"]["source"], spans.display().to_string());
+    // Recordings made without trace ids cannot be matched, and replay says so.
+    let r = run(tokaudit()
+        .args(["replay", "--records-file"])
+        .arg(&spans)
+        .arg(fixtures().join("invoke-write-hi.json")));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("without trace ids"), "{}", r.stderr);
+    // A file that is not an export is an error naming its line.
+    std::fs::write(&spans, "{}\nnot json\n").unwrap();
+    let r = run(tokaudit()
+        .args(["replay", "--records-file"])
+        .arg(&spans)
+        .arg(&rec));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("spans.json:2"), "{}", r.stderr);
+}
