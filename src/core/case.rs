@@ -68,6 +68,9 @@ pub enum RowStatus {
     Differs,
     /// A side failed: its figures are what arrived before the failure.
     Partial,
+    /// tokaudit closed a side's stream on purpose (`--abort-after`): its figures are partial
+    /// by design, and the record and the upstream's bill are what is checked.
+    Aborted,
     /// Neither side carries the field.
     Absent,
 }
@@ -83,6 +86,7 @@ impl RowStatus {
             RowStatus::Note => "note",
             RowStatus::Differs => "differs",
             RowStatus::Partial => "partial",
+            RowStatus::Aborted => "aborted",
             RowStatus::Absent => "absent",
         }
     }
@@ -355,7 +359,11 @@ fn row(
     invariants.dedup();
     let worst = mine.iter().map(|f| f.severity).min();
     let failed = ns.failure.is_some() || st.failure.is_some();
+    let aborted = [ns, st]
+        .iter()
+        .any(|s| s.failure.as_ref().is_some_and(|f| f.aborted()));
     let status = match worst {
+        None if aborted => RowStatus::Aborted,
         None if failed && (a.is_some() || b.is_some()) => RowStatus::Partial,
         Some(Severity::Violation) => RowStatus::Mismatch,
         Some(Severity::Error) => RowStatus::Error,

@@ -100,11 +100,12 @@ pub fn spans_of(request: ExportTraceServiceRequest) -> Vec<TracedSpan> {
         .flat_map(|s| s.spans);
     spans
         .map(|s| {
-            let attributes = s
+            let mut attributes = s
                 .attributes
                 .into_iter()
                 .map(|kv| (kv.key, kv.value.map_or(Value::Null, json_of)))
                 .collect();
+            crate::core::redact::span_attributes(&mut attributes);
             let span = Span {
                 name: s.name,
                 span_id: hex(&s.span_id),
@@ -271,6 +272,26 @@ mod tests {
         assert_eq!(index.traces["abababababababababababababababab"].len(), 2);
         let e = SpanIndex::read("spans.json".into(), &format!("{line}\nnot json\n")).unwrap_err();
         assert!(e.starts_with("spans.json:2: "), "{e}");
+    }
+
+    #[test]
+    fn credentials_in_span_attributes_never_leave_the_process() {
+        let json = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"abababababababababababababababab","spanId":"0101010101010101","name":"s","attributes":[
+            {"key":"metadata.user_api_key_hash","value":{"stringValue":"88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b"}},
+            {"key":"metadata.user_api_key_alias","value":{"stringValue":"team-a"}},
+            {"key":"llm.headers","value":{"stringValue":"Bearer sk-live-0123456789"}},
+            {"key":"gen_ai.request.model","value":{"stringValue":"arn:aws:bedrock:us-east-1:123456789012:inference-profile/x"}},
+            {"key":"gen_ai.usage.input_tokens","value":{"intValue":"19"}}]}]}]}]}"#;
+        let spans = decode("application/json", json.as_bytes()).unwrap();
+        let a = &spans[0].1.attributes;
+        assert_eq!(a["metadata.user_api_key_hash"], "<redacted>");
+        assert_eq!(a["metadata.user_api_key_alias"], "team-a");
+        assert_eq!(a["llm.headers"], "<redacted>");
+        assert_eq!(
+            a["gen_ai.request.model"],
+            "arn:aws:bedrock:us-east-1:<account>:inference-profile/x"
+        );
+        assert_eq!(a["gen_ai.usage.input_tokens"], 19);
     }
 
     #[test]

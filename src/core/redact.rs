@@ -109,6 +109,43 @@ pub fn account_ids(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Span attribute names whose values are credentials (or stand for one, like a key's hash,
+/// which LiteLLM uses to look the key up), matched as substrings of the lower-cased name.
+const SECRET_ATTRIBUTES: &[&str] = &[
+    "api_key_hash",
+    "apikey",
+    "authorization",
+    "secret",
+    "password",
+    "cookie",
+    "access_key",
+    "session_token",
+    "x-api-key",
+];
+
+/// Redact a span's attributes as they are received: credentials by name, bearer tokens,
+/// SigV4 signatures and `sk-` keys by value, and account ids in every string.
+pub fn span_attributes(attributes: &mut serde_json::Map<String, serde_json::Value>) {
+    for (name, value) in attributes.iter_mut() {
+        let serde_json::Value::String(text) = value else {
+            continue;
+        };
+        let lower = name.to_ascii_lowercase();
+        // `…api_key` itself (not `…api_key_alias`, `…api_key_user_id`): matched whole.
+        let keyed =
+            lower.ends_with("api_key") || SECRET_ATTRIBUTES.iter().any(|s| lower.contains(s));
+        let t = text.trim_start();
+        let looks = t.to_ascii_lowercase().starts_with("bearer ")
+            || t.contains("AWS4-HMAC-SHA256")
+            || (t.starts_with("sk-") && t.len() > 8);
+        if keyed || looks {
+            *text = REDACTED.to_string();
+        } else if let Cow::Owned(clean) = account_ids(text) {
+            *text = clean;
+        }
+    }
+}
+
 /// Remove account ids from everything a capture keeps that can carry an ARN: the request
 /// path (the model id travels there) and body, error bodies (AccessDenied names the caller's
 /// IAM ARN), and transport error messages. Success bodies are evidence and stay as they are.

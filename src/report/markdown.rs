@@ -186,4 +186,12 @@ mod tests {
             "invoke-metrics-disagree.json"
         ])));
     }
+
+    /// The upstream and recorded columns of a gateway run with `--ledger` and records.
+    #[test]
+    fn markdown_with_records() {
+        insta::assert_snapshot!(Markdown.report(&testing::report(&[
+            "litellm-1.108.7-records-invoke-abort.json"
+        ])));
+    }
 }

@@ -137,6 +137,7 @@ fn status_text(r: &Row, fitted: bool) -> String {
         RowStatus::Ok => "ok".into(),
         RowStatus::Differs => "differs".into(),
         RowStatus::Partial => "partial (call failed)".into(),
+        RowStatus::Aborted => "aborted".into(),
         RowStatus::Absent => "—".into(),
         RowStatus::Error => "error".into(),
     }
@@ -219,7 +220,7 @@ fn status_color(status: RowStatus) -> Color {
         RowStatus::Mismatch | RowStatus::Error => Color::Red,
         RowStatus::NotComparable | RowStatus::Differs | RowStatus::Partial => Color::Yellow,
         RowStatus::Ok => Color::Green,
-        RowStatus::Note | RowStatus::Absent => Color::Reset,
+        RowStatus::Note | RowStatus::Absent | RowStatus::Aborted => Color::Reset,
     }
 }
 
@@ -487,6 +488,10 @@ mod tests {
             (
                 "gateway",
                 testing::report(&["litellm-1.63.14-proxy-write-hi.json"]),
+            ),
+            (
+                "records",
+                testing::report(&["litellm-1.108.7-records-invoke-abort.json"]),
             ),
         ];
         for width in [80u16, 120] {
