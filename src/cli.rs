@@ -273,6 +273,11 @@ pub struct CompareArgs {
     pub output: OutputArgs,
 }
 
+/// Two flags that cannot mean anything together, and why.
+fn refused(a: &str, b: &str, why: &str) -> Result<(), UsageError> {
+    Err(UsageError(format!("{a} and {b} contradict: {why}")))
+}
+
 /// A listening address: `HOST:PORT`, or a bare port on loopback.
 fn listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
     if let Ok(port) = s.parse::<u16>() {
@@ -311,8 +316,6 @@ impl CompareArgs {
     /// both.
     fn contradictions(&self) -> Result<(), UsageError> {
         let bedrock = self.target == TargetKind::Bedrock;
-        let refused =
-            |a: &str, b: &str, why: &str| Err(UsageError(format!("{a} and {b} contradict: {why}")));
         if self.offline {
             if self.base_url.is_some() {
                 return refused(
@@ -363,6 +366,13 @@ impl CompareArgs {
                 "Bedrock uses the AWS credential chain, not an API key",
             );
         }
+        self.gateway_only()
+    }
+
+    /// Flags that audit a gateway (its upstream's ledger, its records, an abort), refused
+    /// where no gateway answers.
+    fn gateway_only(&self) -> Result<(), UsageError> {
+        let bedrock = self.target == TargetKind::Bedrock;
         if let (Some(_), true) = (self.otlp_listen, self.offline || bedrock) {
             return refused(
                 if self.offline {

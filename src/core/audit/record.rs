@@ -57,6 +57,16 @@ pub(super) fn record_checks(
         Some(_) => return a.check(Invariant::RecordParity, Some(id), Status::NotApplicable),
         None => {}
     }
+    let fields = fields_held(a, id, side, recorded);
+    if cost_held(a, id, side, recorded, prices) && fields {
+        a.check(Invariant::RecordParity, Some(id), Status::Held);
+    }
+    unsplit_cache_note(a, id, side, recorded);
+}
+
+/// Every recorded field the response also carries, equal to it; each that is not is a
+/// violation naming the span and the convention.
+fn fields_held(a: &mut Auditor, id: SideId, side: &Normalized, recorded: &Recorded) -> bool {
     let mut held = true;
     for field in RECORDED_FIELDS {
         let (Some(rv), Some(wv)) = (recorded.usage.value(field), side.usage.value(field)) else {
@@ -85,10 +95,7 @@ pub(super) fn record_checks(
             wv,
         );
     }
-    if held && cost_held(a, id, side, recorded, prices) {
-        a.check(Invariant::RecordParity, Some(id), Status::Held);
-    }
-    unsplit_cache_note(a, id, side, recorded);
+    held
 }
 
 /// The record of a stream tokaudit closed mid-way (`--abort-after`): what the system recorded
