@@ -286,56 +286,44 @@ fn ledger_markers_keep_prompt_caching_intact() {
 fn stand_in_gateway(upstream: &str) -> String {
     use axum::body::Bytes;
     let upstream = format!("{upstream}/v1/chat/completions");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let client = reqwest::Client::new();
-            let app = axum::Router::new().route(
-                "/v1/chat/completions",
-                axum::routing::post(move |body: Bytes| {
-                    let (client, upstream) = (client.clone(), upstream.clone());
-                    async move {
-                        let streaming = body.windows(13).any(|w| w == b"\"stream\":true");
-                        let resp = client
-                            .post(&upstream)
-                            .header("content-type", "application/json")
-                            .body(body)
-                            .send()
-                            .await
-                            .unwrap();
-                        let text = resp.text().await.unwrap();
-                        if !streaming {
-                            return ([("content-type", "application/json")], text);
+    let client = reqwest::Client::new();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |body: Bytes| {
+            let (client, upstream) = (client.clone(), upstream.clone());
+            async move {
+                let streaming = body.windows(13).any(|w| w == b"\"stream\":true");
+                let resp = client
+                    .post(&upstream)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let text = resp.text().await.unwrap();
+                if !streaming {
+                    return ([("content-type", "application/json")], text);
+                }
+                let out: String = text
+                    .split("\n\n")
+                    .filter(|e| !e.is_empty())
+                    .map(|e| {
+                        let data = e.trim_start_matches("data: ");
+                        match serde_json::from_str::<Value>(data) {
+                            Ok(mut v) if !v["usage"].is_null() => {
+                                let c = v["usage"]["completion_tokens"].as_u64().unwrap();
+                                v["usage"]["completion_tokens"] = (c + 7).into();
+                                let t = v["usage"]["total_tokens"].as_u64().unwrap();
+                                v["usage"]["total_tokens"] = (t + 7).into();
+                                format!("data: {v}\n\n")
+                            }
+                            _ => format!("{e}\n\n"),
                         }
-                        let out: String = text
-                            .split("\n\n")
-                            .filter(|e| !e.is_empty())
-                            .map(|e| {
-                                let data = e.trim_start_matches("data: ");
-                                match serde_json::from_str::<Value>(data) {
-                                    Ok(mut v) if !v["usage"].is_null() => {
-                                        let c = v["usage"]["completion_tokens"].as_u64().unwrap();
-                                        v["usage"]["completion_tokens"] = (c + 7).into();
-                                        let t = v["usage"]["total_tokens"].as_u64().unwrap();
-                                        v["usage"]["total_tokens"] = (t + 7).into();
-                                        format!("data: {v}\n\n")
-                                    }
-                                    _ => format!("{e}\n\n"),
-                                }
-                            })
-                            .collect();
-                        ([("content-type", "text/event-stream")], out)
-                    }
-                }),
-            );
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    format!("http://{}", rx.recv().unwrap())
+                    })
+                    .collect();
+                ([("content-type", "text/event-stream")], out)
+            }
+        }),
+    );
+    spawn_app(app)
 }

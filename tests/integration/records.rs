@@ -129,50 +129,38 @@ fn export_body(trace: &str, attrs: &[(&str, i64)], encoding: Encoding) -> (&'sta
 /// to the OTLP receiver at `otlp`, as `how` says.
 fn recording_gateway(upstream: &str, otlp: String, how: Recording, encoding: Encoding) -> String {
     let upstream = format!("{upstream}/v1/chat/completions");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let client = reqwest::Client::new();
-            let app = axum::Router::new().route(
-                "/v1/chat/completions",
-                axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-                    let (client, upstream, otlp) = (client.clone(), upstream.clone(), otlp.clone());
-                    async move {
-                        let streaming = body.windows(13).any(|w| w == b"\"stream\":true");
-                        let resp = client
-                            .post(&upstream)
-                            .header("content-type", "application/json");
-                        let text = resp.body(body).send().await.unwrap().text().await.unwrap();
-                        // The warm-up of --cache is sent without a trace: not recorded here.
-                        let trace = headers
-                            .get("traceparent")
-                            .map(|t| t.to_str().unwrap()[3..35].to_string());
-                        let skip = how == Recording::StreamMissing && streaming;
-                        if let (Some(trace), false) = (trace, skip) {
-                            let attrs = attributes(seen_in(&text), streaming, how);
-                            let (ct, bytes) = export_body(&trace, &attrs, encoding);
-                            let sent = client.post(&otlp).header("content-type", ct).body(bytes);
-                            assert!(sent.send().await.unwrap().status().is_success());
-                        }
-                        let ct = if streaming {
-                            "text/event-stream"
-                        } else {
-                            "application/json"
-                        };
-                        ([("content-type", ct)], text)
-                    }
-                }),
-            );
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    format!("http://{}", rx.recv().unwrap())
+    let client = reqwest::Client::new();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let (client, upstream, otlp) = (client.clone(), upstream.clone(), otlp.clone());
+            async move {
+                let streaming = body.windows(13).any(|w| w == b"\"stream\":true");
+                let resp = client
+                    .post(&upstream)
+                    .header("content-type", "application/json");
+                let text = resp.body(body).send().await.unwrap().text().await.unwrap();
+                // The warm-up of --cache is sent without a trace: not recorded here.
+                let trace = headers
+                    .get("traceparent")
+                    .map(|t| t.to_str().unwrap()[3..35].to_string());
+                let skip = how == Recording::StreamMissing && streaming;
+                if let (Some(trace), false) = (trace, skip) {
+                    let attrs = attributes(seen_in(&text), streaming, how);
+                    let (ct, bytes) = export_body(&trace, &attrs, encoding);
+                    let sent = client.post(&otlp).header("content-type", ct).body(bytes);
+                    assert!(sent.send().await.unwrap().status().is_success());
+                }
+                let ct = if streaming {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                };
+                ([("content-type", ct)], text)
+            }
+        }),
+    );
+    spawn_app(app)
 }
 
 fn free_port() -> u16 {

@@ -166,3 +166,21 @@ pub fn get(url: &str, path: &str) -> (u16, String) {
         .to_string();
     (status, body)
 }
+
+/// Serve `app` on a free loopback port from its own thread (a stand-in gateway written in a
+/// test); its URL.
+pub fn spawn_app(app: axum::Router) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
