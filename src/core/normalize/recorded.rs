@@ -154,7 +154,12 @@ impl RecordedPair {
 /// below 2^53, or cache counts larger than the input said to include them, is an error naming
 /// the span and the attribute.
 pub fn recorded(record: &Record) -> Result<Option<Recorded>, String> {
-    for span in &record.spans {
+    recorded_in(&record.spans)
+}
+
+/// [`recorded`] of a trace's spans.
+pub fn recorded_in(spans: &[Span]) -> Result<Option<Recorded>, String> {
+    for span in spans {
         for keys in &CONVENTIONS {
             let has = |k: &str| span.attributes.contains_key(k);
             if has(keys.input) || has(keys.output) {
@@ -163,7 +168,7 @@ pub fn recorded(record: &Record) -> Result<Option<Recorded>, String> {
                     usage,
                     convention: keys.convention,
                     span: span.name.clone(),
-                    spans: record.spans.len(),
+                    spans: spans.len(),
                 }));
             }
         }
