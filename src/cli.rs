@@ -533,6 +533,13 @@ pub struct ServeArgs {
     /// Seconds the emulator has to start answering a request (then a 503).
     #[arg(long, value_name = "SECS", default_value_t = defaults::REQUEST_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout: u64,
+    /// Write Bedrock model invocation logs under DIR, as Bedrock delivers them to S3 (gzip
+    /// JSON lines under AWSLogs/<account>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/).
+    #[arg(long, value_name = "DIR")]
+    pub invocation_logs: Option<PathBuf>,
+    /// The region the invocation logs are filed under.
+    #[arg(long, value_name = "REGION", default_value = defaults::OFFLINE_REGION, requires = "invocation_logs")]
+    pub invocation_log_region: String,
 }
 
 /// `tokaudit gate`.

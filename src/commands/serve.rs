@@ -8,6 +8,10 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// How often the invocation log writes the records it holds (Bedrock delivers within minutes;
+/// a test or a reconcile run should not wait that long).
+const INVOCATION_LOG_FLUSH: Duration = Duration::from_secs(1);
+
 /// Run `serve`.
 pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     if args.list_faults {
@@ -28,6 +32,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         header_read_timeout: Duration::from_secs(args.header_read_timeout),
         idle_timeout: Duration::from_secs(args.idle_timeout),
         request_timeout: Duration::from_secs(args.request_timeout),
+        invocation_logs: args
+            .invocation_logs
+            .clone()
+            .map(|dir| (dir, args.invocation_log_region.clone())),
     });
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -43,14 +51,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         banner.push_str(&format!("faults: {}\n", names.join(", ")));
     }
     banner.push_str(&format!("ledger: http://{local}/_tokaudit/ledger\n"));
+    if let Some(dir) = &args.invocation_logs {
+        banner.push_str(&format!("invocation logs: {}\n", dir.display()));
+        let em = emulator.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(INVOCATION_LOG_FLUSH).await;
+                em.flush_invocation_log();
+            }
+        });
+    }
     {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(banner.as_bytes()).and_then(|_| out.flush());
     }
-    emulator::serve(listener, emulator, async {
+    let served = emulator::serve(listener, emulator.clone(), async {
         shutdown.await;
     })
-    .await
-    .context("the emulator stopped with an error")?;
+    .await;
+    // What was logged but not written yet is written before the process ends.
+    emulator.flush_invocation_log();
+    served.context("the emulator stopped with an error")?;
     Ok(crate::exit::SUCCESS)
 }

@@ -208,8 +208,11 @@ async fn handle(
         .filter(|_| entry.status == StatusCode::OK.as_u16());
     em.record(entry);
     let resp = match metering {
-        Some(m) => super::meter::metered(resp, em, rid.clone(), m),
-        None => resp,
+        Some(m) => super::meter::metered(resp, em, (rid.clone(), body), m),
+        None => {
+            em.log_invocation(&rid, &body);
+            resp
+        }
     };
     with_request_id(resp, &rid)
 }

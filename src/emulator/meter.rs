@@ -24,11 +24,12 @@ pub(super) fn frames_before_output(operation: &str) -> Option<u64> {
     }
 }
 
-/// Calls `on_abort` with the frames produced if dropped before the end.
+/// Calls `on_end` when dropped: with the frames produced if the body was dropped before its
+/// end, with `None` if it was sent whole.
 struct Meter {
     produced: u64,
     finished: bool,
-    on_abort: Option<Box<dyn FnOnce(u64) + Send>>,
+    on_end: Option<Box<dyn FnOnce(Option<u64>) + Send>>,
 }
 
 impl Meter {
@@ -40,28 +41,31 @@ impl Meter {
 
 impl Drop for Meter {
     fn drop(&mut self) {
-        if let (false, Some(f)) = (self.finished, self.on_abort.take()) {
-            f(self.produced);
+        if let Some(f) = self.on_end.take() {
+            f((!self.finished).then_some(self.produced));
         }
     }
 }
 
 /// `resp` with its body metered: if the body is dropped before its end, the ledger entry of
 /// `request_id` is billed the output of the frames produced (after `head` frames without
-/// tokens), at most `output`.
+/// tokens), at most `output`. Either way the call is then logged as billed.
 pub(super) fn metered(
     resp: Response,
     em: Arc<Emulator>,
-    request_id: String,
+    (request_id, input_body): (String, bytes::Bytes),
     (head, output): (u64, u64),
 ) -> Response {
     let (parts, body) = resp.into_parts();
     let meter = Meter {
         produced: 0,
         finished: false,
-        on_abort: Some(Box::new(move |frames| {
-            let generated = frames.saturating_sub(head).min(output);
-            em.bill_abort(&request_id, frames, generated);
+        on_end: Some(Box::new(move |aborted| {
+            if let Some(frames) = aborted {
+                let generated = frames.saturating_sub(head).min(output);
+                em.bill_abort(&request_id, frames, generated);
+            }
+            em.log_invocation(&request_id, &input_body);
         })),
     };
     let stream = futures_util::stream::unfold(

@@ -13,6 +13,7 @@
 
 pub mod faults;
 mod handler;
+mod invocation_log;
 mod meter;
 pub mod model;
 mod respond;
@@ -22,6 +23,7 @@ pub use server::{router, serve, spawn};
 
 use crate::core::ledger::{LedgerEntry, Usage};
 use faults::FaultSpec;
+use invocation_log::InvocationLog;
 use model::cache::Route;
 use model::{Completion, ModelRequest, Ttl};
 use std::collections::HashMap;
@@ -46,6 +48,9 @@ pub struct Config {
     pub idle_timeout: std::time::Duration,
     /// Time the emulator has to start answering a request.
     pub request_timeout: std::time::Duration,
+    /// Where to write Bedrock model invocation logs (`serve --invocation-logs`), and for
+    /// which region.
+    pub invocation_logs: Option<(std::path::PathBuf, String)>,
 }
 
 impl Default for Config {
@@ -58,6 +63,7 @@ impl Default for Config {
             header_read_timeout: crate::defaults::HEADER_READ_TIMEOUT,
             idle_timeout: crate::defaults::IDLE_TIMEOUT,
             request_timeout: crate::defaults::REQUEST_TIMEOUT,
+            invocation_logs: None,
         }
     }
 }
@@ -95,6 +101,7 @@ pub struct Emulator {
     requests: AtomicU64,
     cache: Mutex<HashMap<(String, u64), Instant>>,
     ledger: Mutex<Ledger>,
+    invocation_log: Option<InvocationLog>,
 }
 
 /// A lock whose holder panicked is still usable: every update here is a single push or insert.
@@ -105,11 +112,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Emulator {
     /// A new emulator.
     pub fn new(config: Config) -> Arc<Self> {
+        let invocation_log = config
+            .invocation_logs
+            .clone()
+            .map(|(dir, region)| InvocationLog::new(dir, region));
         Arc::new(Emulator {
             config,
             requests: AtomicU64::new(0),
             cache: Mutex::new(HashMap::new()),
             ledger: Mutex::new(Ledger::default()),
+            invocation_log,
         })
     }
 
@@ -183,6 +195,30 @@ impl Emulator {
                 t.output = output.min(t.output);
                 t.reasoning = t.reasoning.min(t.output);
             }
+        }
+    }
+
+    /// Log a finished call in the invocation log (with `--invocation-logs`), as its ledger
+    /// entry says it was billed.
+    fn log_invocation(&self, request_id: &str, input_body: &[u8]) {
+        let Some(log) = &self.invocation_log else {
+            return;
+        };
+        let entry = lock(&self.ledger)
+            .entries
+            .iter()
+            .rev()
+            .find(|(_, e)| e.request_id == request_id)
+            .map(|(_, e)| e.clone());
+        if let Some(entry) = entry {
+            log.push(&entry, input_body);
+        }
+    }
+
+    /// Write the invocation log records not written yet.
+    pub fn flush_invocation_log(&self) {
+        if let Some(log) = &self.invocation_log {
+            log.flush();
         }
     }
 

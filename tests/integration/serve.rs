@@ -319,3 +319,72 @@ fn the_ledger_is_a_ring_read_in_pages() {
         "the newest three are kept"
     );
 }
+
+/// `serve --invocation-logs DIR` writes Bedrock's model invocation logs: one gzip JSON-lines
+/// object per batch in Bedrock's S3 layout, a record per billed Bedrock call whose
+/// `requestId` and counts are the ledger's, written whole by SIGTERM.
+#[cfg(unix)]
+#[test]
+fn invocation_logs_are_written_as_bedrock_delivers_them() {
+    use flate2::read::GzDecoder;
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().display().to_string();
+    let mut server = serve_with(&[], &["--invocation-logs", &logs]);
+    let r = compare_against(&server, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (_, ledger) = get(&server.url, "/_tokaudit/ledger");
+    let ledger: Value = serde_json::from_str(&ledger).unwrap();
+    let pid = server.child_mut().id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(server.child_mut().wait().unwrap().code(), Some(0));
+    let mut objects = Vec::new();
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            match e.path() {
+                p if p.is_dir() => stack.push(p),
+                p => objects.push(p),
+            }
+        }
+    }
+    let mut records = Vec::new();
+    for o in &objects {
+        let rel = o
+            .strip_prefix(dir.path())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            rel.starts_with("AWSLogs/000000000000/BedrockModelInvocationLogs/us-east-1/"),
+            "{rel}"
+        );
+        assert!(rel.ends_with(".json.gz") && !rel.contains(".tmp-"), "{rel}");
+        let mut text = String::new();
+        GzDecoder::new(std::fs::File::open(o).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        records.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+        );
+    }
+    let entries = ledger["entries"].as_array().unwrap();
+    assert_eq!(records.len(), 4, "one per call: {records:?}");
+    for rec in &records {
+        let e = entries
+            .iter()
+            .find(|e| e["request_id"] == rec["requestId"])
+            .unwrap();
+        assert_eq!(rec["operation"], e["operation"]);
+        assert_eq!(rec["input"]["inputTokenCount"], e["truth"]["input"]);
+        assert_eq!(rec["output"]["outputTokenCount"], e["truth"]["output"]);
+        assert_eq!(rec["schemaType"], "ModelInvocationLog");
+    }
+}
