@@ -101,8 +101,11 @@ fn normalize_all(
 ) -> Result<(Normalized, Normalized, Option<Normalized>), String> {
     let [pre_ns, pre_st, pre_w] = pre;
     let side = |name: &str, c: &Capture, pre: Option<Result<Normalized, NormalizeError>>| {
-        pre.unwrap_or_else(|| normalize(c))
-            .map_err(|e| format!("{name}: {e}"))
+        let mut side = pre
+            .unwrap_or_else(|| normalize(c))
+            .map_err(|e| format!("{name}: {e}"))?;
+        side.settle_abort();
+        Ok::<_, String>(side)
     };
     let ns = side("non_streaming", pair.non_streaming, pre_ns)?;
     let st = side("streaming", pair.streaming, pre_st)?;

@@ -4,9 +4,10 @@
 //! breaks this is malformed input (exit 3), never audited: swapping the sides, or replacing the
 //! streaming side by a copy of the other, must not be able to turn a mismatch into a pass.
 
-use crate::core::capture::{Api, Capture, Framing, ResponseBody};
+use crate::core::capture::{ABORTED, Api, Capture, Framing, ResponseBody};
 use crate::core::case::CaseMeta;
 use crate::core::pipeline::Pair;
+use crate::core::record::{Records, trace_of};
 
 /// Check a pair's structure (and its warm-up call's, which is the non-streaming operation);
 /// the error names the field and what it should be.
@@ -37,6 +38,55 @@ pub fn pair(meta: &CaseMeta, pair: &Pair) -> Result<(), String> {
             ));
         }
         response_shape(side, capture)?;
+        abort_shape(side, capture)?;
+    }
+    if let Some(records) = pair.records {
+        record_traces(pair, records)?;
+    }
+    Ok(())
+}
+
+/// Only a stream that was answering can have been closed on purpose (`--abort-after`): an
+/// "aborted" marker anywhere else would turn a failed call into an unchecked one.
+fn abort_shape(side: &str, capture: &Capture) -> Result<(), String> {
+    let aborted = capture
+        .transport_error
+        .as_ref()
+        .is_some_and(|e| e.kind == ABORTED);
+    let answering = capture
+        .response
+        .as_ref()
+        .is_some_and(|r| (200..300).contains(&r.status));
+    let why = match (capture.operation.is_streaming(), answering) {
+        (false, _) => "a buffered call cannot be closed mid-stream",
+        (true, false) => "the stream never answered with a 2xx status",
+        (true, true) => return Ok(()),
+    };
+    if aborted {
+        return Err(format!(
+            "{side}.transport_error: kind {ABORTED:?} on {}, but {why}",
+            capture.operation
+        ));
+    }
+    Ok(())
+}
+
+/// Each side's record is the trace its request was sent under: records moved between the
+/// sides, or copied from another request, would hold a request to someone else's record.
+fn record_traces(pair: &Pair, records: &Records) -> Result<(), String> {
+    let sides = [
+        ("non_streaming", pair.non_streaming, &records.non_streaming),
+        ("streaming", pair.streaming, &records.streaming),
+    ];
+    for (side, capture, record) in sides {
+        let sent = trace_of(&capture.request.headers);
+        if sent.as_deref() != Some(record.trace_id.as_str()) {
+            return Err(format!(
+                "records.{side}.trace_id: {} is not the trace the {side} request was sent under ({})",
+                record.trace_id,
+                sent.as_deref().unwrap_or("no traceparent header")
+            ));
+        }
     }
     Ok(())
 }

@@ -183,19 +183,25 @@ impl Emulator {
     /// Rewrite the entry of a stream whose client left after `frames` frames: it is billed
     /// the `output` generated until then (thinking first, as it was generated).
     fn bill_abort(&self, request_id: &str, frames: u64, output: u64) {
-        let mut l = lock(&self.ledger);
-        let entry = l
-            .entries
-            .iter_mut()
-            .rev()
-            .find(|(_, e)| e.request_id == request_id);
-        if let Some((_, e)) = entry {
+        self.with_entry(request_id, |e| {
             e.aborted_after_frames = Some(frames);
             if let Some(t) = e.truth.as_mut() {
                 t.output = output.min(t.output);
                 t.reasoning = t.reasoning.min(t.output);
             }
-        }
+        });
+    }
+
+    /// Apply `f` to the ledger entry of `request_id` (searched newest first: it was written
+    /// moments ago), if the ring still holds it.
+    fn with_entry<R>(&self, request_id: &str, f: impl FnOnce(&mut LedgerEntry) -> R) -> Option<R> {
+        let mut l = lock(&self.ledger);
+        let found = l
+            .entries
+            .iter_mut()
+            .rev()
+            .find(|(_, e)| e.request_id == request_id);
+        found.map(|(_, e)| f(e))
     }
 
     /// Log a finished call in the invocation log (with `--invocation-logs`), as its ledger
@@ -204,13 +210,7 @@ impl Emulator {
         let Some(log) = &self.invocation_log else {
             return;
         };
-        let entry = lock(&self.ledger)
-            .entries
-            .iter()
-            .rev()
-            .find(|(_, e)| e.request_id == request_id)
-            .map(|(_, e)| e.clone());
-        if let Some(entry) = entry {
+        if let Some(entry) = self.with_entry(request_id, |e| e.clone()) {
             log.push(&entry, input_body);
         }
     }

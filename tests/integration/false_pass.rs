@@ -243,3 +243,51 @@ fn folders_with_link_loops_and_fifos_replay_each_fixture_once() {
         );
     }
 }
+
+/// An "aborted" marker must not excuse a stream from the wire audit. On LiteLLM #9577's
+/// complete stream it is ignored (the stream ended, so the abort came too late) and the
+/// mismatch stands; on a buffered call it is refused; on a real cut stream without records
+/// the case is inconclusive, never a pass.
+#[test]
+fn an_aborted_marker_cannot_turn_a_mismatch_into_a_pass() {
+    let aborted = json!({"kind": "aborted", "message": "edited in"});
+    let mut fx = load("converse-hardcoded-usage-litellm-9577.json");
+    fx["streaming"]["transport_error"] = aborted.clone();
+    let r = replay(&fx);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(violations(&r.json()["cases"][0]).contains(&"input-parity".to_string()));
+
+    let mut fx = load("converse-hardcoded-usage-litellm-9577.json");
+    fx["non_streaming"]["transport_error"] = aborted.clone();
+    let line = refused(&replay(&fx));
+    assert!(
+        line.contains("non_streaming.transport_error") && line.contains("buffered call"),
+        "{line}"
+    );
+
+    let mut fx = load("litellm-1.108.7-records-invoke-abort.json");
+    fx.as_object_mut().unwrap().remove("records");
+    let r = replay(&fx);
+    assert_eq!(r.code, 4, "{}", r.stdout);
+    let case = &r.json()["cases"][0];
+    let why = case["findings"].as_array().unwrap().iter().any(|f| {
+        f["invariant"] == "record-present"
+            && f["message"].as_str().unwrap().contains("closed on purpose")
+    });
+    assert!(why, "{case}");
+}
+
+/// Records moved between the sides, or copied from another request, are refused: each side's
+/// record must be the trace its request was sent under.
+#[test]
+fn records_of_another_request_are_refused() {
+    let mut fx = load("litellm-1.77.7-records-invoke-abort.json");
+    let records = fx["records"].as_object_mut().unwrap();
+    let ns = records["non_streaming"].clone();
+    records.insert("streaming".into(), ns);
+    let line = refused(&replay(&fx));
+    assert!(
+        line.contains("records.streaming.trace_id") && line.contains("sent under"),
+        "{line}"
+    );
+}

@@ -31,7 +31,7 @@ pub use invariant::Invariant;
 
 use crate::core::capture::Operation;
 use crate::core::ledger::{Upstream, UpstreamSide};
-use crate::core::normalize::{Field, Normalized, RecordedPair, UsageSet};
+use crate::core::normalize::{Field, Normalized, RecordedPair};
 use crate::core::prices::Rates;
 use serde::Serialize;
 use std::fmt;
@@ -190,6 +190,18 @@ pub struct Context<'a> {
     pub prices: Option<PriceEntry<'a>>,
     /// What the system recorded for both requests (`--otlp-listen`, `--records-file`).
     pub records: Option<&'a RecordedPair>,
+}
+
+impl Context<'_> {
+    /// The upstream's entry for one call (with `--ledger`).
+    fn upstream_of(&self, id: SideId) -> Option<&UpstreamSide> {
+        let up = self.upstream?;
+        match id {
+            SideId::NonStreaming => up.non_streaming.as_ref(),
+            SideId::Streaming => up.streaming.as_ref(),
+            SideId::Warmup => up.warmup.as_ref(),
+        }
+    }
 }
 
 /// One price-table entry.
@@ -360,22 +372,14 @@ pub fn audit(ns: &Normalized, st: &Normalized, ctx: &Context) -> CaseAudit {
     parity::cross_path(&mut a, ns, st, ctx);
     for (id, side, other) in [(SideId::NonStreaming, ns, st), (SideId::Streaming, st, ns)] {
         if let Some(f) = &side.failure {
-            let up = ctx.upstream.and_then(|u| match id {
-                SideId::Streaming => u.streaming.as_ref(),
-                _ => u.non_streaming.as_ref(),
-            });
-            if let (true, Some(up)) = (f.aborted(), up) {
-                gateway::aborted_bill(&mut a, id, up);
+            if f.aborted() {
+                aborted(&mut a, id, ctx);
             }
             continue;
         }
         one_call(&mut a, id, side, other, ctx);
-        if let Some(up) = ctx.upstream {
-            let mine = match id {
-                SideId::Streaming => up.streaming.as_ref(),
-                _ => up.non_streaming.as_ref(),
-            };
-            gateway::ledger_parity(&mut a, id, side, mine);
+        if ctx.upstream.is_some() {
+            gateway::ledger_parity(&mut a, id, side, ctx.upstream_of(id));
         }
     }
     if let Some(r) = ctx.records {
@@ -396,21 +400,28 @@ pub fn audit(ns: &Normalized, st: &Normalized, ctx: &Context) -> CaseAudit {
 /// What the system recorded for each request, against its response (and, for an aborted
 /// stream, the upstream's bill).
 fn records(a: &mut Auditor, (ns, st): (&Normalized, &Normalized), r: &RecordedPair, ctx: &Context) {
-    fn billed(s: Option<&UpstreamSide>) -> Option<&UsageSet> {
-        s.and_then(|s| s.usage.as_ref())
-    }
-    let up = |streaming: bool| {
-        ctx.upstream.and_then(|u| match streaming {
-            true => u.streaming.as_ref(),
-            false => u.non_streaming.as_ref(),
-        })
-    };
-    for (id, side, rec, up) in [
-        (SideId::NonStreaming, ns, &r.non_streaming, up(false)),
-        (SideId::Streaming, st, &r.streaming, up(true)),
+    for (id, side, rec) in [
+        (SideId::NonStreaming, ns, &r.non_streaming),
+        (SideId::Streaming, st, &r.streaming),
     ] {
+        let billed = ctx.upstream_of(id).and_then(|s| s.usage.as_ref());
         let whence = (r.source.as_str(), r.foreign_spans);
-        record::record_checks(a, id, side, rec, whence, (ctx.prices, billed(up)));
+        record::record_checks(a, id, side, rec, whence, (ctx.prices, billed));
+    }
+}
+
+/// A stream tokaudit closed on purpose: its wire usage is partial by design, so only what the
+/// system recorded for it can hold (the upstream's bill is shown). Without records nothing
+/// does, and the case cannot pass.
+fn aborted(a: &mut Auditor, id: SideId, ctx: &Context) {
+    if let Some(up) = ctx.upstream_of(id) {
+        gateway::aborted_bill(a, id, up);
+    }
+    if ctx.records.is_none() {
+        let inv = Invariant::RecordPresent;
+        a.check(inv, Some(id), Status::NotComparable);
+        a.find(inv, Severity::NotComparable, Some(id), None,
+            "the stream was closed on purpose, so its usage on the wire is partial and only its record can be checked, and there is none: run with --otlp-listen (or replay with --records-file)".into());
     }
 }
 
@@ -423,7 +434,7 @@ fn warmup_checks(a: &mut Auditor, w: &Normalized, ns: &Normalized, ctx: &Context
         return;
     }
     one_call(a, SideId::Warmup, w, ns, ctx);
-    if let Some(up) = ctx.upstream.and_then(|u| u.warmup.as_ref()) {
+    if let Some(up) = ctx.upstream_of(SideId::Warmup) {
         gateway::ledger_parity(a, SideId::Warmup, w, Some(up));
     }
 }

@@ -190,6 +190,19 @@ impl Normalized {
         u
     }
 
+    /// A stream closed on purpose after its terminal event had arrived was not cut short:
+    /// the abort came too late, and the stream is audited as the complete one it is (so an
+    /// "aborted" marker cannot excuse a finished stream from the wire audit).
+    pub fn settle_abort(&mut self) {
+        let finished = self
+            .stream
+            .as_ref()
+            .is_some_and(|s| s.terminal_frame.is_some());
+        if finished && self.failure.as_ref().is_some_and(Failure::aborted) {
+            self.failure = None;
+        }
+    }
+
     /// Keep the first event that broke the stream's grammar.
     pub(super) fn note_order(&mut self, violation: String) {
         let facts = self.stream.get_or_insert_default();
