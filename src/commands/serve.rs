@@ -24,6 +24,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         return Ok(crate::exit::SUCCESS);
     }
     let faults = plan::parse_faults(&args.fault).map_err(UsageError)?;
+    // A log folder that cannot be written is said now, not after the first request.
+    if let Some(dir) = &args.invocation_logs {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot write invocation logs under {}", dir.display()))?;
+    }
     let emulator = Emulator::new(Config {
         faults: faults.clone(),
         max_body: args.max_body,

@@ -388,3 +388,20 @@ fn invocation_logs_are_written_as_bedrock_delivers_them() {
         assert_eq!(rec["schemaType"], "ModelInvocationLog");
     }
 }
+
+/// A log folder that cannot be written is an error at start, not a silent loss later.
+#[test]
+fn an_unwritable_invocation_log_folder_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let r = run(tokaudit()
+        .args(["serve", "--port", "0", "--invocation-logs"])
+        .arg(file.join("logs")));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot write invocation logs under"),
+        "{}",
+        r.stderr
+    );
+}
