@@ -54,10 +54,169 @@ pub enum Command {
     Prices(PricesArgs),
     /// Rewrite recorded fixtures (files or folders) in the current format, atomically.
     Migrate(MigrateArgs),
+    /// Reconcile billing records of real traffic (provider invocation logs, gateway logs,
+    /// spans) against each other, on DataFusion (or a Ballista cluster).
+    #[cfg(feature = "reconcile")]
+    #[command(after_help = EXIT_CODES)]
+    Reconcile(Box<ReconcileArgs>),
+    /// Generate realistic billing records with injected discrepancies and their ground truth.
+    #[cfg(feature = "reconcile")]
+    #[command(hide = true, name = "gen-logs")]
+    GenLogs(GenLogsArgs),
+    /// Start a Ballista scheduler (for `reconcile --engine ballista`).
+    #[cfg(feature = "ballista")]
+    #[command(hide = true, name = "ballista-scheduler")]
+    BallistaScheduler(BallistaSchedulerArgs),
+    /// Start a Ballista executor that registers with a scheduler.
+    #[cfg(feature = "ballista")]
+    #[command(hide = true, name = "ballista-executor")]
+    BallistaExecutor(BallistaExecutorArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Print the man page (roff): `tokaudit man | man -l -`.
     Man,
+}
+
+/// `tokaudit reconcile`.
+#[cfg(feature = "reconcile")]
+#[derive(Debug, clap::Args)]
+pub struct ReconcileArgs {
+    /// Bedrock model invocation logs: folders, files or s3://BUCKET/PREFIX (gzip JSON lines,
+    /// as Bedrock delivers them). The billed side when given.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub invocation_logs: Vec<String>,
+    /// Gateway logs: LiteLLM's logging payloads (its S3 / file loggers, one JSON object per
+    /// line or per object) or spend-log rows exported as JSON lines.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub gateway_logs: Vec<String>,
+    /// OTLP span exports (the OpenTelemetry Collector file exporter, one export per line).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub spans: Vec<String>,
+    /// How a logged record finds its billed record.
+    #[arg(long, value_enum, default_value_t = crate::reconcile::checks::JoinMode::Auto)]
+    pub join: crate::reconcile::checks::JoinMode,
+    /// Fallback join: how far (ms) the provider's timestamp may lie outside the logged call's
+    /// start and end. Bedrock logs whole seconds, so at least 1000.
+    #[arg(long, value_name = "MS", default_value_t = defaults::RECONCILE_WINDOW_MS)]
+    pub window_ms: u32,
+    /// Relative difference tolerated between a logged cost and its logged usage at list price.
+    #[arg(long, value_name = "FRACTION", default_value_t = defaults::RECONCILE_COST_TOLERANCE)]
+    pub cost_tolerance: f64,
+    /// A check of your own: SQL over the same tables; every row it returns is a finding.
+    /// Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub check: Vec<PathBuf>,
+    /// Write the differing records as DIR/differences.parquet and DIR/differences.csv, and
+    /// the malformed records as DIR/malformed.csv.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Where the engine runs: embedded DataFusion, or a Ballista cluster (--scheduler).
+    #[arg(long, value_enum, default_value_t = EngineChoice::Datafusion)]
+    pub engine: EngineChoice,
+    /// The Ballista scheduler, df://HOST:PORT.
+    #[arg(long, value_name = "URL", required_if_eq("engine", "ballista"))]
+    pub scheduler: Option<String>,
+    /// Memory the embedded engine may hold before it spills to disk, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = defaults::RECONCILE_MEMORY_MIB,
+          value_parser = clap::value_parser!(u64).range(64..))]
+    pub memory_limit: u64,
+    /// Where the staged tables and spill files go (a folder removed at the end).
+    #[arg(long, value_name = "DIR", env = "TMPDIR", default_value = "/tmp")]
+    pub work_dir: PathBuf,
+    /// AWS region for s3:// sources (else the SDK's chain).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// AWS profile name for s3:// sources.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// An S3 endpoint (a local S3 server such as moto).
+    #[arg(long, value_name = "URL", value_parser = http_url)]
+    pub endpoint_url: Option<String>,
+    /// Prices.
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReconcileFormat::Table)]
+    pub format: ReconcileFormat,
+}
+
+/// Where `reconcile` runs its plans.
+#[cfg(feature = "reconcile")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineChoice {
+    /// DataFusion in this process.
+    Datafusion,
+    /// A Ballista cluster (a build with `--features ballista`).
+    Ballista,
+}
+
+/// `reconcile`'s output formats.
+#[cfg(feature = "reconcile")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReconcileFormat {
+    /// The summary table.
+    Table,
+    /// The JSON report.
+    Json,
+    /// Markdown, for CI summaries.
+    Markdown,
+}
+
+/// `tokaudit gen-logs` (hidden).
+#[cfg(feature = "reconcile")]
+#[derive(Debug, clap::Args)]
+pub struct GenLogsArgs {
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Calls to generate.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub records: u64,
+    /// Records per file.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub per_file: u64,
+    /// One call in N carries a discrepancy (0: clean logs).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub every: u64,
+    /// One gateway record in N keeps no provider request id (joined by the fallback).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub without_id_every: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// `tokaudit ballista-scheduler` (hidden, `--features ballista`).
+#[cfg(feature = "ballista")]
+#[derive(Debug, clap::Args)]
+pub struct BallistaSchedulerArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50050")]
+    pub bind: std::net::SocketAddr,
+}
+
+/// `tokaudit ballista-executor` (hidden, `--features ballista`).
+#[cfg(feature = "ballista")]
+#[derive(Debug, clap::Args)]
+pub struct BallistaExecutorArgs {
+    /// The scheduler, HOST:PORT or df://HOST:PORT.
+    #[arg(long, value_name = "URL", default_value = "127.0.0.1:50050")]
+    pub scheduler: String,
+    /// Flight port (shuffle data).
+    #[arg(long, value_name = "N", default_value_t = 50051)]
+    pub port: u16,
+    /// gRPC port.
+    #[arg(long, value_name = "N", default_value_t = 50052)]
+    pub grpc_port: u16,
+    /// Tasks run at once.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub concurrent_tasks: usize,
+    /// Memory the executor's pool holds before its operators spill, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = defaults::RECONCILE_MEMORY_MIB)]
+    pub memory_limit: u64,
+    /// Where shuffle files go.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
 }
 
 /// `tokaudit completions`.

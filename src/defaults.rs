@@ -56,3 +56,13 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time the emulator has to start answering a request (its body then streams under the idle
 /// timeout).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `reconcile`'s fallback join window: a provider timestamp may lie this far (ms) outside the
+/// logged call. Bedrock's invocation logs carry whole seconds; LiteLLM's call starts 3–59 ms
+/// before Bedrock's (`billing-and-records.md` §8).
+pub const RECONCILE_WINDOW_MS: u32 = 2_000;
+/// `reconcile`'s tolerance between a logged cost and its usage at list price: price tables
+/// are rounded and dated differently.
+pub const RECONCILE_COST_TOLERANCE: f64 = 0.01;
+/// Memory (MiB) `reconcile`'s embedded engine holds before it spills to disk.
+pub const RECONCILE_MEMORY_MIB: u64 = 512;

@@ -23,9 +23,24 @@ fn in_flight() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
 pub fn remove_temp_files() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     let guard = in_flight();
     for tmp in guard.iter() {
-        let _ = std::fs::remove_file(tmp);
+        if tmp.is_dir() {
+            let _ = std::fs::remove_dir_all(tmp);
+        } else {
+            let _ = std::fs::remove_file(tmp);
+        }
     }
     guard
+}
+
+/// Have a temporary file or folder removed if a signal stops the process before
+/// [`untrack_temp`] (a reconciliation's work folder, a report being renamed into place).
+pub fn track_temp(path: &Path) {
+    in_flight().push(path.to_path_buf());
+}
+
+/// The temporary file or folder is gone or renamed: stop tracking it.
+pub fn untrack_temp(path: &Path) {
+    in_flight().retain(|t| t != path);
 }
 
 /// Write a file atomically: a temporary sibling, flushed, then renamed over the target.

@@ -1,11 +1,15 @@
 //! Orchestration of the jobs: parse → plan → run or load → the core's pipeline → render →
 //! exit code. Errors here are `anyhow` with context; the library below uses typed errors.
 
+#[cfg(feature = "ballista")]
+mod ballista;
 mod compare;
 mod docs;
 mod gate;
 mod migrate;
 mod prices;
+#[cfg(feature = "reconcile")]
+mod reconcile;
 mod replay;
 mod serve;
 
@@ -53,6 +57,14 @@ pub fn main() -> ExitCode {
             Command::Gate(args) => gate::run(args).await,
             Command::Prices(args) => prices::run(args),
             Command::Migrate(args) => migrate::run(args),
+            #[cfg(feature = "reconcile")]
+            Command::Reconcile(args) => reconcile::run(*args).await,
+            #[cfg(feature = "reconcile")]
+            Command::GenLogs(args) => reconcile::generate(args),
+            #[cfg(feature = "ballista")]
+            Command::BallistaScheduler(args) => ballista::scheduler(args).await,
+            #[cfg(feature = "ballista")]
+            Command::BallistaExecutor(args) => ballista::executor(args).await,
             Command::Completions(args) => docs::completions(&args),
             Command::Man => docs::man(),
         }

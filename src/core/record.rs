@@ -93,6 +93,15 @@ pub fn decode(content_type: &str, body: &[u8]) -> Result<Vec<TracedSpan>, Record
 
 /// Every span of an export, with its trace id.
 pub fn spans_of(request: ExportTraceServiceRequest) -> Vec<TracedSpan> {
+    timed_spans_of(request)
+        .into_iter()
+        .map(|(trace, span, _)| (trace, span))
+        .collect()
+}
+
+/// Every span of an export, with its trace id and its start and end (Unix nanoseconds), for
+/// readers that join spans to other records by time.
+pub fn timed_spans_of(request: ExportTraceServiceRequest) -> Vec<(String, Span, (u64, u64))> {
     let spans = request
         .resource_spans
         .into_iter()
@@ -111,7 +120,8 @@ pub fn spans_of(request: ExportTraceServiceRequest) -> Vec<TracedSpan> {
                 span_id: hex(&s.span_id),
                 attributes,
             };
-            (hex(&s.trace_id), span)
+            let times = (s.start_time_unix_nano, s.end_time_unix_nano);
+            (hex(&s.trace_id), span, times)
         })
         .collect()
 }

@@ -8,7 +8,7 @@
 //! Field names follow `shared/reference/billing-and-records.md` §6. The cache counts
 //! (`input.cacheReadInputTokenCount`, `input.cacheWriteInputTokenCount`) are not confirmed
 //! in AWS's documentation. `output.outputBodyJson` is not written; `input.inputBodyJson` is
-//! the request body as received.
+//! the request body as received, credentials in its top-level fields redacted.
 //!
 //! Records are batched and each batch is written as one complete object (temporary file, then
 //! rename), so a reader never sees a truncated gzip and a crash loses at most one batch.
@@ -137,7 +137,11 @@ fn record(entry: &LedgerEntry, region: &str, input_body: &[u8], now: DateTime) -
         "InvokeModel" | "InvokeModelWithResponseStream" | "Converse" | "ConverseStream"
     );
     let truth = entry.truth.filter(|_| bedrock && entry.status == 200)?;
-    let body: Value = serde_json::from_slice(input_body).unwrap_or(Value::Null);
+    let mut body: Value = serde_json::from_slice(input_body).unwrap_or(Value::Null);
+    // LiteLLM 1.63.14 sends its AWS credentials inside InvokeModel bodies; they are not logged.
+    if let Value::Object(fields) = &mut body {
+        crate::core::redact::span_attributes(fields);
+    }
     let line = json!({
         "schemaType": "ModelInvocationLog",
         "schemaVersion": "1.0",
@@ -189,6 +193,21 @@ mod tests {
             correlation: None,
             aborted_after_frames: None,
         }
+    }
+
+    #[test]
+    fn credentials_a_gateway_put_in_the_body_are_not_logged() {
+        let body =
+            br#"{"messages":[],"aws_secret_access_key":"wJalrXUtnFEMI/K7MDENG","max_tokens":9}"#;
+        let line = record(
+            &entry("InvokeModel", 200),
+            "us-east-1",
+            body,
+            DateTime::from_secs(0),
+        )
+        .unwrap();
+        assert!(!line.contains("wJalrXUtnFEMI"), "{line}");
+        assert!(line.contains(r#""max_tokens":9"#), "{line}");
     }
 
     #[test]

@@ -380,6 +380,12 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// An error of the credential chain or the SDK, on one line, with the chain condensed.
+#[cfg(feature = "reconcile")]
+pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    condense_chain(&error_chain(e))
+}
+
 /// An error and its sources, `Display` only, on one line (the SDK's `DisplayErrorContext`
 /// appends a `Debug` dump that buries the useful part).
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

@@ -5,6 +5,8 @@ pub mod bedrock;
 mod capture_interceptor;
 pub mod http;
 pub mod otlp;
+#[cfg(feature = "reconcile")]
+pub mod s3;
 
 use crate::core::capture::{Capture, Operation};
 use crate::core::ledger::LedgerDoc;

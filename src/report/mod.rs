@@ -5,6 +5,8 @@
 pub mod json;
 pub mod junit;
 pub mod markdown;
+#[cfg(feature = "reconcile")]
+pub mod reconcile;
 pub mod stream;
 pub mod table;
 

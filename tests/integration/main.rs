@@ -14,6 +14,8 @@ mod gateway;
 mod golden;
 mod malformed;
 mod properties;
+#[cfg(feature = "reconcile")]
+mod reconcile;
 mod records;
 mod regression;
 mod replay;
