@@ -437,3 +437,54 @@ fn litellm_1_108_7_records_join_on_the_bedrock_request_id() {
         "it logs response_cost 0.0"
     );
 }
+
+/// Two identical prompts whose provider records carry the same whole-second timestamp cannot
+/// be told apart: they stay one-sided rather than being paired by a guess, while a third call
+/// of the same prompt a few seconds later is still joined.
+#[test]
+fn identical_prompts_the_fallback_cannot_tell_apart_stay_unmatched() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = r#""inputBodyJson":{"messages":[{"role":"user","content":[{"text":"Write Hi"}]}]}"#;
+    let provider: String = [
+        ("p1", "01:02:03Z"),
+        ("p2", "01:02:03Z"),
+        ("p3", "01:02:09Z"),
+    ]
+    .iter()
+    .map(|(id, at)| {
+        INVOCATION
+            .replace("REQ", id)
+            .replace("01:02:03Z", at)
+            .replace(
+                r#""inputTokenCount":19"#,
+                &format!(r#""inputTokenCount":19,{body}"#),
+            )
+            + "\n"
+    })
+    .collect();
+    let gateway: String = [1795914123.1, 1795914123.4, 1795914129.2]
+        .iter()
+        .map(|start| {
+            let g = GATEWAY
+                .replace(r#","hidden_params":{"additional_headers":{"llm_provider-x-amzn-requestid":"REQ"}}"#, "")
+                .replace("1795914123.0", &start.to_string())
+                .replace("1795914123.5", &(start + 0.2).to_string());
+            g.replace("}", r#","messages":[{"role":"user","content":"Write Hi"}]}"#) + "\n"
+        })
+        .collect();
+    let (p, g) = write_sources(dir.path(), &[("p.json.gz", gzip(&provider))], &gateway);
+    let r = run(tokaudit()
+        .args(["reconcile", "--format", "json", "--invocation-logs"])
+        .arg(&p)
+        .arg("--gateway-logs")
+        .arg(&g)
+        .env("TMPDIR", dir.path()));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let c = &r.json()["comparisons"][0];
+    assert_eq!(c["matched_by_fallback"], 1, "{c}");
+    assert_eq!(
+        (c["unbilled"].as_u64(), c["unlogged"].as_u64()),
+        (Some(2), Some(2)),
+        "{c}"
+    );
+}

@@ -2,8 +2,9 @@
 -- ({billed}). By the provider's request id where the logged side keeps it; otherwise by the
 -- documented fallback: the same model, the same conversation digest, and the provider's
 -- timestamp within the logged call's start and end (widened by {window_ms} ms). A fallback
--- candidate is taken only when each side is the other's nearest, so that identical prompts in
--- one window stay unmatched instead of being paired at random. Nearest means inside the logged
+-- candidate is taken only when each side is among the other's nearest and any tie is settled
+-- by the other side's own unique choice, so that identical prompts at the same time stay
+-- unmatched instead of being paired by a guess. Nearest means inside the logged
 -- call first, then closest to its middle. The streaming flag is not a key: LiteLLM 1.63.14
 -- logs `stream: true` for buffered InvokeModel calls.
 WITH by_id AS (
@@ -25,15 +26,28 @@ candidates AS (
 ),
 ranked AS (
   SELECT lrid, brid,
-         row_number() OVER (PARTITION BY lrid ORDER BY outside, gap, brid) AS nearest_billed,
-         row_number() OVER (PARTITION BY brid ORDER BY outside, gap, lrid) AS nearest_logged
+         rank() OVER (PARTITION BY lrid ORDER BY outside, gap) AS rank_for_logged,
+         rank() OVER (PARTITION BY brid ORDER BY outside, gap) AS rank_for_billed,
+         count(*) OVER (PARTITION BY lrid, outside, gap) AS ties_for_logged,
+         count(*) OVER (PARTITION BY brid, outside, gap) AS ties_for_billed
   FROM candidates
+),
+-- Each is among the other's nearest; a tie on one side is settled when exactly one of the
+-- tied candidates has this record as its own unique nearest.
+near AS (
+  SELECT lrid, brid, ties_for_logged, ties_for_billed,
+         sum(CASE WHEN ties_for_billed = 1 THEN 1 ELSE 0 END) OVER (PARTITION BY lrid) AS settled_for_logged,
+         sum(CASE WHEN ties_for_logged = 1 THEN 1 ELSE 0 END) OVER (PARTITION BY brid) AS settled_for_billed
+  FROM ranked WHERE rank_for_logged = 1 AND rank_for_billed = 1
 ),
 pairs AS (
   SELECT lrid, brid, joined_by FROM by_id
   UNION ALL
   SELECT lrid, brid, 'time-model-prompt' AS joined_by
-  FROM ranked WHERE nearest_billed = 1 AND nearest_logged = 1
+  FROM near
+  WHERE (ties_for_logged = 1 AND ties_for_billed = 1)
+     OR (ties_for_billed = 1 AND settled_for_logged = 1)
+     OR (ties_for_logged = 1 AND settled_for_billed = 1)
 )
 SELECT p.joined_by, p.lrid, p.brid,
        coalesce(b.request_id, l.request_id) AS request_id, l.record_id,
