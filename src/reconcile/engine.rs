@@ -15,9 +15,9 @@ use datafusion::arrow::array::{Float64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -279,7 +279,7 @@ pub async fn run(plan: &Plan) -> Result<Reconciliation, ReconcileError> {
     for s in &sources {
         register(&ctx, s.table, &work.0.join(s.table), &schema).await?;
     }
-    register_prices(&ctx, &plan.prices)?;
+    register_prices(&ctx, &plan.prices, &work.0).await?;
     let billed = sources[0].kind;
     let mut comparisons = Vec::new();
     for logged in sources.iter().skip(1).map(|s| s.kind) {
@@ -383,10 +383,17 @@ async fn context(plan: &Plan, work: &Path) -> Result<SessionContext, ReconcileEr
 #[cfg(feature = "ballista")]
 async fn ballista(url: &str, config: SessionConfig) -> Result<SessionContext, ReconcileError> {
     use ballista::prelude::SessionContextExt;
-    let _ = config;
-    SessionContext::remote(url).await.map_err(|e| {
-        ReconcileError::Engine(format!("cannot reach the Ballista scheduler {url}: {e}"))
-    })
+    use datafusion::execution::session_state::SessionStateBuilder;
+    // The same settings as embedded (sort-merge joins): the executors' pools spill.
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build();
+    SessionContext::remote_with_state(url, state)
+        .await
+        .map_err(|e| {
+            ReconcileError::Engine(format!("cannot reach the Ballista scheduler {url}: {e}"))
+        })
 }
 
 #[cfg(not(feature = "ballista"))]
@@ -413,8 +420,13 @@ async fn register(
 }
 
 /// The price table as SQL: `prices(key, input, cache_read, cache_write, output)`, USD per
-/// token, the cache prices falling back as the audit's do.
-fn register_prices(ctx: &SessionContext, prices: &Prices) -> Result<(), ReconcileError> {
+/// token, the cache prices falling back as the audit's do. Written as Parquet in the work
+/// folder like every other table, so that Ballista's executors read it the same way.
+async fn register_prices(
+    ctx: &SessionContext,
+    prices: &Prices,
+    work: &Path,
+) -> Result<(), ReconcileError> {
     let schema = Arc::new(Schema::new(
         ["key", "input", "cache_read", "cache_write", "output"]
             .iter()
@@ -451,11 +463,15 @@ fn register_prices(ctx: &SessionContext, prices: &Prices) -> Result<(), Reconcil
         ],
     )
     .map_err(|e| ReconcileError::Engine(e.to_string()))?;
-    ctx.register_table(
-        "prices",
-        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
-    )?;
-    Ok(())
+    let dir = work.join("prices");
+    let fail =
+        |e: &dyn std::fmt::Display| ReconcileError::Engine(format!("{}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir).map_err(|e| fail(&e))?;
+    let file = std::fs::File::create(dir.join("prices.parquet")).map_err(|e| fail(&e))?;
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(|e| fail(&e))?;
+    writer.write(&batch).map_err(|e| fail(&e))?;
+    writer.close().map_err(|e| fail(&e))?;
+    register(ctx, "prices", &dir, &schema).await
 }
 
 /// Pairs (written as Parquet), then findings (written as Parquet), then the counts.

@@ -21,6 +21,9 @@ use std::sync::{Arc, Mutex};
 
 /// Rows per Arrow batch and Parquet row group step.
 pub const BATCH_ROWS: usize = 64 * 1024;
+/// Rows per Parquet row group: the writer holds one row group in memory per file being
+/// written, so this bounds staging's memory (two batches).
+const ROW_GROUP_ROWS: usize = 2 * BATCH_ROWS;
 /// Malformed records listed one by one; past this they are only counted.
 pub const MAX_MALFORMED_LISTED: usize = 1_000;
 /// Bits of a row id given to the line within a writer (the rest number the writer).
@@ -258,7 +261,7 @@ impl TableWriter {
         let file = std::fs::File::create(path).map_err(|e| err(&e))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::LZ4_RAW)
-            .set_max_row_group_row_count(Some(BATCH_ROWS * 16))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
         let writer = ArrowWriter::try_new(file, schema(), Some(props)).map_err(|e| err(&e))?;
         Ok(TableWriter {
