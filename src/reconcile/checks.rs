@@ -16,6 +16,8 @@ pub enum JoinMode {
     Fallback,
 }
 
+/// Fallback candidates of a logged table against the billed one.
+const CANDIDATES: &str = include_str!("checks/candidates.sql");
 /// Matched pairs of a logged table against the billed one.
 const PAIRS: &str = include_str!("checks/pairs.sql");
 /// Differences, one-sided records and invariants of a logged table.
@@ -36,20 +38,45 @@ pub struct Settings {
     pub cost_tolerance: f64,
 }
 
-/// The pairs query of `logged` against `billed`.
-pub fn pairs(logged: SourceKind, billed: SourceKind, s: Settings) -> String {
-    let (by_id, by_fallback, everything) = match s.join {
+/// The join's switches: by id, by the fallback, the fallback even where an id is kept.
+fn switches(join: JoinMode) -> [(&'static str, bool); 3] {
+    let (id, fallback, everything) = match join {
         JoinMode::Auto => (true, true, false),
         JoinMode::Id => (true, false, false),
         JoinMode::Fallback => (false, true, true),
     };
-    PAIRS
+    [
+        ("{by_id}", id),
+        ("{by_fallback}", fallback),
+        ("{fallback_everything}", everything),
+    ]
+}
+
+fn fill(sql: &str, logged: SourceKind, billed: SourceKind, s: Settings) -> String {
+    let mut sql = sql
         .replace("{logged}", logged.table())
         .replace("{billed}", billed.table())
-        .replace("{by_id}", &by_id.to_string())
-        .replace("{by_fallback}", &by_fallback.to_string())
-        .replace("{fallback_everything}", &everything.to_string())
-        .replace("{window_ms}", &s.window_ms.to_string())
+        .replace("{candidates}", &candidates_table(logged))
+        .replace("{window_ms}", &s.window_ms.to_string());
+    for (key, on) in switches(s.join) {
+        sql = sql.replace(key, &on.to_string());
+    }
+    sql
+}
+
+/// The fallback candidates query of `logged` against `billed`.
+pub fn candidates(logged: SourceKind, billed: SourceKind, s: Settings) -> String {
+    fill(CANDIDATES, logged, billed, s)
+}
+
+/// The pairs query of `logged` against `billed`, over its candidates table.
+pub fn pairs(logged: SourceKind, billed: SourceKind, s: Settings) -> String {
+    fill(PAIRS, logged, billed, s)
+}
+
+/// The candidates table of a logged source.
+pub fn candidates_table(logged: SourceKind) -> String {
+    format!("candidates_{}", logged.table())
 }
 
 /// The findings query of `logged` against `billed`, over its pairs table.

@@ -474,7 +474,8 @@ async fn register_prices(
     register(ctx, "prices", &dir, &schema).await
 }
 
-/// Pairs (written as Parquet), then findings (written as Parquet), then the counts.
+/// Fallback candidates, pairs and findings, each written as Parquet before the next reads
+/// it, then the counts.
 async fn compare(
     ctx: &SessionContext,
     work: &Path,
@@ -482,6 +483,10 @@ async fn compare(
     billed: SourceKind,
     settings: Settings,
 ) -> Result<Comparison, ReconcileError> {
+    let candidates = checks::candidates_table(logged);
+    let dir = work.join(&candidates);
+    let schema = write_parquet(ctx, &checks::candidates(logged, billed, settings), &dir).await?;
+    register(ctx, &candidates, &dir, &schema).await?;
     let pairs = checks::pairs_table(logged);
     let dir = work.join(&pairs);
     let schema = write_parquet(ctx, &checks::pairs(logged, billed, settings), &dir).await?;

@@ -50,13 +50,15 @@ one_sided AS (
   SELECT r.*, coalesce(pr.input, 0) AS p_in, coalesce(pr.cache_read, 0) AS p_cr,
          coalesce(pr.cache_write, 0) AS p_cw, coalesce(pr.output, 0) AS p_out
   FROM {logged} r LEFT JOIN prices pr ON pr.key = r.price_key
-  WHERE r.rid NOT IN (SELECT lrid FROM pairs_{logged})
+  LEFT JOIN pairs_{logged} m ON m.lrid = r.rid
+  WHERE m.lrid IS NULL
 ),
 unlogged AS (
   SELECT r.*, coalesce(pr.input, 0) AS p_in, coalesce(pr.cache_read, 0) AS p_cr,
          coalesce(pr.cache_write, 0) AS p_cw, coalesce(pr.output, 0) AS p_out
   FROM {billed} r LEFT JOIN prices pr ON pr.key = r.price_key
-  WHERE r.rid NOT IN (SELECT brid FROM pairs_{logged})
+  LEFT JOIN pairs_{logged} m ON m.brid = r.rid
+  WHERE m.brid IS NULL
 )
 SELECT class, field, '{logged}' AS logged_table, joined_by, lrid, request_id, record_id, model,
        day, api_key, file, line, billed_file, billed_line,

@@ -1,53 +1,50 @@
 -- Pairs of records of the same call: the logged side ({logged}) against the billed side
 -- ({billed}). By the provider's request id where the logged side keeps it; otherwise by the
--- documented fallback: the same model, the same conversation digest, and the provider's
--- timestamp within the logged call's start and end (widened by {window_ms} ms). A fallback
--- candidate is taken only when each side is among the other's nearest and any tie is settled
--- by the other side's own unique choice, so that identical prompts at the same time stay
--- unmatched instead of being paired by a guess. Nearest means inside the logged
--- call first, then closest to its middle. The streaming flag is not a key: LiteLLM 1.63.14
--- logs `stream: true` for buffered InvokeModel calls.
+-- documented fallback over {candidates} (candidates.sql). A fallback candidate is taken only
+-- when each side is among the other's nearest, and a tie on one side is settled only when
+-- exactly one of the tied candidates has this record as its own unique nearest, so that
+-- identical prompts at the same time stay unmatched instead of being paired by a guess.
+-- Aggregates and equi-joins only: both spill.
 WITH by_id AS (
   SELECT l.rid AS lrid, b.rid AS brid, 'request-id' AS joined_by
   FROM {logged} l JOIN {billed} b ON l.request_id = b.request_id
   WHERE {by_id}
 ),
-candidates AS (
-  SELECT l.rid AS lrid, b.rid AS brid,
-         greatest(l.start_ms - b.start_ms, b.start_ms - l.end_ms, 0) AS outside,
-         abs(b.start_ms - (l.start_ms + l.end_ms) / 2) AS gap
-  FROM {logged} l JOIN {billed} b
-    ON l.model_key = b.model_key AND l.prompt_hash = b.prompt_hash
-  WHERE {by_fallback}
-    AND ({fallback_everything} OR l.request_id IS NULL)
-    AND ({fallback_everything} OR b.request_id NOT IN
-         (SELECT request_id FROM {logged} WHERE request_id IS NOT NULL))
-    AND b.start_ms BETWEEN l.start_ms - {window_ms} AND l.end_ms + {window_ms}
+best_for_logged AS (SELECT lrid, min(dist) AS dist FROM {candidates} GROUP BY lrid),
+best_for_billed AS (SELECT brid, min(dist) AS dist FROM {candidates} GROUP BY brid),
+nearest_for_logged AS (
+  SELECT c.lrid, c.brid FROM {candidates} c
+  JOIN best_for_logged n ON c.lrid = n.lrid AND c.dist = n.dist
 ),
-ranked AS (
-  SELECT lrid, brid,
-         rank() OVER (PARTITION BY lrid ORDER BY outside, gap) AS rank_for_logged,
-         rank() OVER (PARTITION BY brid ORDER BY outside, gap) AS rank_for_billed,
-         count(*) OVER (PARTITION BY lrid, outside, gap) AS ties_for_logged,
-         count(*) OVER (PARTITION BY brid, outside, gap) AS ties_for_billed
-  FROM candidates
+nearest_for_billed AS (
+  SELECT c.lrid, c.brid FROM {candidates} c
+  JOIN best_for_billed n ON c.brid = n.brid AND c.dist = n.dist
 ),
--- Each is among the other's nearest; a tie on one side is settled when exactly one of the
--- tied candidates has this record as its own unique nearest.
+ties_for_logged AS (SELECT lrid, count(*) AS n FROM nearest_for_logged GROUP BY lrid),
+ties_for_billed AS (SELECT brid, count(*) AS n FROM nearest_for_billed GROUP BY brid),
 near AS (
-  SELECT lrid, brid, ties_for_logged, ties_for_billed,
-         sum(CASE WHEN ties_for_billed = 1 THEN 1 ELSE 0 END) OVER (PARTITION BY lrid) AS settled_for_logged,
-         sum(CASE WHEN ties_for_logged = 1 THEN 1 ELSE 0 END) OVER (PARTITION BY brid) AS settled_for_billed
-  FROM ranked WHERE rank_for_logged = 1 AND rank_for_billed = 1
+  SELECT a.lrid, a.brid, tl.n AS ties_for_logged, tb.n AS ties_for_billed
+  FROM nearest_for_logged a
+  JOIN nearest_for_billed z ON a.lrid = z.lrid AND a.brid = z.brid
+  JOIN ties_for_logged tl ON tl.lrid = a.lrid
+  JOIN ties_for_billed tb ON tb.brid = a.brid
+),
+settled_for_logged AS (
+  SELECT lrid, sum(CASE WHEN ties_for_billed = 1 THEN 1 ELSE 0 END) AS n FROM near GROUP BY lrid
+),
+settled_for_billed AS (
+  SELECT brid, sum(CASE WHEN ties_for_logged = 1 THEN 1 ELSE 0 END) AS n FROM near GROUP BY brid
 ),
 pairs AS (
   SELECT lrid, brid, joined_by FROM by_id
   UNION ALL
-  SELECT lrid, brid, 'time-model-prompt' AS joined_by
+  SELECT near.lrid, near.brid, 'time-model-prompt' AS joined_by
   FROM near
+  JOIN settled_for_logged sl ON sl.lrid = near.lrid
+  JOIN settled_for_billed sb ON sb.brid = near.brid
   WHERE (ties_for_logged = 1 AND ties_for_billed = 1)
-     OR (ties_for_billed = 1 AND settled_for_logged = 1)
-     OR (ties_for_logged = 1 AND settled_for_billed = 1)
+     OR (ties_for_billed = 1 AND sl.n = 1)
+     OR (ties_for_logged = 1 AND sb.n = 1)
 )
 SELECT p.joined_by, p.lrid, p.brid,
        coalesce(b.request_id, l.request_id) AS request_id, l.record_id,
