@@ -65,4 +65,4 @@ pub const RECONCILE_WINDOW_MS: u32 = 2_000;
 /// are rounded and dated differently.
 pub const RECONCILE_COST_TOLERANCE: f64 = 0.01;
 /// Memory (MiB) `reconcile`'s embedded engine holds before it spills to disk.
-pub const RECONCILE_MEMORY_MIB: u64 = 512;
+pub const RECONCILE_MEMORY_MIB: u64 = 2048;

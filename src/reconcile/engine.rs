@@ -5,6 +5,7 @@
 //! joins, which must hold a whole side in memory: memory stays bounded whatever the input.
 
 use super::checks::{self, JoinMode, Settings};
+use super::pool::CappedPool;
 use super::row::{Malformed, SourceKind};
 use super::source::{self, Location};
 use super::stage::{self, MalformedLog, Staged};
@@ -15,7 +16,7 @@ use datafusion::arrow::array::{Float64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
@@ -29,6 +30,8 @@ use std::sync::{Arc, Mutex};
 pub const SCHEMA_VERSION: u32 = 1;
 /// Rows listed per aggregate (model, day, API key) and worst offenders.
 pub const TOP_ROWS: usize = 10;
+/// Consumers named when the memory pool is exhausted (in the error, largest first).
+const POOL_CONSUMERS_NAMED: std::num::NonZeroUsize = std::num::NonZeroUsize::new(5).unwrap();
 /// Rows of a user check's result kept as a sample.
 pub const CHECK_SAMPLE_ROWS: usize = 5;
 
@@ -88,7 +91,14 @@ pub enum ReconcileError {
 
 impl From<datafusion::error::DataFusionError> for ReconcileError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
-        ReconcileError::Engine(e.to_string())
+        let text = e.to_string();
+        if text.contains("Resources exhausted") || text.contains("Not enough memory") {
+            let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            return ReconcileError::Engine(format!(
+                "{one_line} (the memory pool is full: raise --memory-limit, in MiB)"
+            ));
+        }
+        ReconcileError::Engine(text)
     }
 }
 
@@ -365,13 +375,27 @@ impl Drop for WorkDir {
 }
 
 async fn context(plan: &Plan, work: &Path) -> Result<SessionContext, ReconcileError> {
+    // Parquet written between steps: small row groups, one writer per file (a row group being
+    // encoded is memory the pool cannot spill), fast compression.
     let config = SessionConfig::new()
         .with_target_partitions(plan.workers.max(1))
-        .set_bool("datafusion.optimizer.prefer_hash_join", false);
+        .set_bool("datafusion.optimizer.prefer_hash_join", false)
+        .set_usize(
+            "datafusion.execution.parquet.max_row_group_size",
+            stage::ROW_GROUP_ROWS,
+        )
+        .set_bool(
+            "datafusion.execution.parquet.allow_single_file_parallelism",
+            false,
+        )
+        .set_str("datafusion.execution.parquet.compression", "lz4_raw");
     match &plan.engine {
         Engine::Embedded => {
             let runtime = RuntimeEnvBuilder::new()
-                .with_memory_pool(Arc::new(FairSpillPool::new(plan.memory_limit)))
+                .with_memory_pool(Arc::new(TrackConsumersPool::new(
+                    CappedPool::new(FairSpillPool::new(plan.memory_limit), plan.memory_limit),
+                    POOL_CONSUMERS_NAMED,
+                )))
                 .with_temp_file_path(work.join("spill"))
                 .build_arc()?;
             Ok(SessionContext::new_with_config_rt(config, runtime))

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 pub const BATCH_ROWS: usize = 64 * 1024;
 /// Rows per Parquet row group: the writer holds one row group in memory per file being
 /// written, so this bounds staging's memory (two batches).
-const ROW_GROUP_ROWS: usize = 2 * BATCH_ROWS;
+pub const ROW_GROUP_ROWS: usize = 2 * BATCH_ROWS;
 /// Malformed records listed one by one; past this they are only counted.
 pub const MAX_MALFORMED_LISTED: usize = 1_000;
 /// Bits of a row id given to the line within a writer (the rest number the writer).
