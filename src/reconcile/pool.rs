@@ -95,13 +95,13 @@ mod tests {
     fn a_spillable_operator_is_refused_past_its_share_and_others_are_not() {
         let pool: Arc<dyn MemoryPool> =
             Arc::new(CappedPool::new(GreedyMemoryPool::new(1600), 1600));
-        let mut sort = MemoryConsumer::new("sort")
+        let sort = MemoryConsumer::new("sort")
             .with_can_spill(true)
             .register(&pool);
         assert!(sort.try_grow(100).is_ok());
         let refused = sort.try_grow(1).unwrap_err().to_string();
         assert!(refused.contains("above its cap of 100"), "{refused}");
-        let mut merge = MemoryConsumer::new("merge").register(&pool);
+        let merge = MemoryConsumer::new("merge").register(&pool);
         assert!(merge.try_grow(1_000).is_ok());
         assert!(
             merge.try_grow(1_000).is_err(),
