@@ -3,6 +3,7 @@
 //! API key, malformed records with file and line), Markdown for CI summaries, and JSON.
 
 use super::Style;
+use super::table::wrap;
 use crate::core::prices::usd;
 use crate::reconcile::Reconciliation;
 use crate::reconcile::engine::Group;
@@ -40,6 +41,22 @@ fn bytes(n: u64) -> String {
     }
 }
 
+/// One comparison's numbers, in the order both renderers show them: logged table, matched,
+/// by request id, by fallback, unbilled, unlogged, differing, USD over, USD under.
+fn comparison_cells(c: &crate::reconcile::engine::Comparison) -> [String; 9] {
+    [
+        c.logged.clone(),
+        c.matched.to_string(),
+        c.matched_by_request_id.to_string(),
+        c.matched_by_fallback.to_string(),
+        c.unbilled.to_string(),
+        c.unlogged.to_string(),
+        c.differing.to_string(),
+        usd(c.usd_over),
+        usd(c.usd_under),
+    ]
+}
+
 /// The summary for a terminal.
 pub fn table(r: &Reconciliation, style: Style) -> String {
     let mut out =
@@ -56,20 +73,23 @@ pub fn table(r: &Reconciliation, style: Style) -> String {
     }
     let _ = writeln!(out, "{t}");
     for c in &r.comparisons {
-        let _ = writeln!(
-            out,
-            "\n{} against {}: {} matched ({} by request id, {} by time, model and prompt), {} unbilled, {} unlogged, {} differing; logged {} over and {} under the bill",
-            c.logged,
-            c.billed,
-            c.matched,
-            c.matched_by_request_id,
-            c.matched_by_fallback,
-            c.unbilled,
-            c.unlogged,
-            c.differing,
-            usd(c.usd_over),
-            usd(c.usd_under)
+        let [
+            logged,
+            matched,
+            by_id,
+            by_fallback,
+            unbilled,
+            unlogged,
+            differing,
+            over,
+            under,
+        ] = comparison_cells(c);
+        let line = format!(
+            "{logged} against {}: {matched} matched ({by_id} by request id, {by_fallback} by time, model and prompt), {unbilled} unbilled, {unlogged} unlogged, {differing} differing; logged {over} over and {under} under the bill",
+            c.billed
         );
+        out.push('\n');
+        out.push_str(&wrap(&line, style.width.map(usize::from), 2));
     }
     if !r.classes.is_empty() {
         let mut t = grid(
@@ -96,12 +116,45 @@ pub fn table(r: &Reconciliation, style: Style) -> String {
             out.push_str(&groups_table(name, groups, style));
         }
     }
-    out.push_str(&checks_and_malformed(r));
+    out.push_str(&checks_and_malformed(r, style));
     let _ = writeln!(out, "\n{}", r.verdict.to_string().to_uppercase());
     out
 }
 
+/// Columns below which the worst offenders are a list: their ids, models and paths cannot
+/// share a row without being cut.
+const WORST_TABLE_MIN_WIDTH: u16 = 160;
+
 fn worst(r: &Reconciliation, style: Style) -> String {
+    let n = |v: Option<i64>| v.map_or("—".into(), |v| v.to_string());
+    let at = |f: &crate::reconcile::engine::Finding| match (
+        &f.file,
+        f.line,
+        &f.billed_file,
+        f.billed_line,
+    ) {
+        (Some(file), Some(line), _, _) | (_, _, Some(file), Some(line)) => format!("{file}:{line}"),
+        _ => "—".into(),
+    };
+    if style.width.is_some_and(|w| w < WORST_TABLE_MIN_WIDTH) {
+        let mut out = String::from("\nworst offenders\n");
+        for (i, f) in r.worst.iter().enumerate() {
+            let request = f.request_id.as_deref().unwrap_or("—");
+            let _ = writeln!(
+                out,
+                "{:>3}. {} {}: {}, logged {}, billed {}\n     request {request}\n     {}\n     {}",
+                i + 1,
+                f.class,
+                f.field,
+                usd(f.usd),
+                n(f.logged),
+                n(f.billed),
+                f.model,
+                at(f)
+            );
+        }
+        return out;
+    }
     let mut t = grid(
         &[
             "finding",
@@ -115,12 +168,6 @@ fn worst(r: &Reconciliation, style: Style) -> String {
         style,
     );
     for f in &r.worst {
-        let n = |v: Option<i64>| v.map_or("—".into(), |v| v.to_string());
-        let at = match (&f.file, f.line, &f.billed_file, f.billed_line) {
-            (Some(file), Some(line), _, _) => format!("{file}:{line}"),
-            (_, _, Some(file), Some(line)) => format!("{file}:{line}"),
-            _ => "—".into(),
-        };
         t.add_row(vec![
             format!("{} {}", f.class, f.field),
             f.request_id.clone().unwrap_or_else(|| "—".into()),
@@ -128,7 +175,7 @@ fn worst(r: &Reconciliation, style: Style) -> String {
             n(f.logged),
             n(f.billed),
             usd(f.usd),
-            at,
+            at(f),
         ]);
     }
     format!("\nworst offenders\n{t}\n")
@@ -151,7 +198,7 @@ fn groups_table(name: &str, groups: &[Group], style: Style) -> String {
     format!("\nby {name}\n{t}\n")
 }
 
-fn checks_and_malformed(r: &Reconciliation) -> String {
+fn checks_and_malformed(r: &Reconciliation, style: Style) -> String {
     let mut out = String::new();
     for c in &r.checks {
         let _ = writeln!(
@@ -173,7 +220,8 @@ fn checks_and_malformed(r: &Reconciliation) -> String {
             if r.malformed_total == 1 { "" } else { "s" }
         );
         for m in r.malformed.iter().take(MALFORMED_SHOWN) {
-            let _ = writeln!(out, "  {}:{}: {}", m.file, m.line, m.reason);
+            let line = format!("  {}:{}: {}", m.file, m.line, m.reason);
+            out.push_str(&wrap(&line, style.width.map(usize::from), 4));
         }
         let more = r.malformed_total.saturating_sub(MALFORMED_SHOWN as u64);
         if more > 0 {
@@ -206,19 +254,9 @@ pub fn markdown(r: &Reconciliation) -> String {
     }
     out.push_str("\n| logged | matched | by request id | by fallback | unbilled | unlogged | differing | USD over | USD under |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for c in &r.comparisons {
-        let _ = writeln!(
-            out,
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} |",
-            c.logged,
-            c.matched,
-            c.matched_by_request_id,
-            c.matched_by_fallback,
-            c.unbilled,
-            c.unlogged,
-            c.differing,
-            usd(c.usd_over),
-            usd(c.usd_under)
-        );
+        let mut cells = comparison_cells(c);
+        cells[0] = format!("`{}`", cells[0]);
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     if !r.classes.is_empty() {
         out.push_str("\n| logged | finding | field | records | tokens | USD |\n|---|---|---|---:|---:|---:|\n");
@@ -246,4 +284,116 @@ pub fn markdown(r: &Reconciliation) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::audit::Verdict;
+    use crate::reconcile::checks::JoinMode;
+    use crate::reconcile::engine::{ClassTotal, Comparison, Finding, SourceSummary};
+    use crate::reconcile::row::{Malformed, SourceKind};
+    use crate::reconcile::stage::Staged;
+
+    /// A reconciliation as LiteLLM 1.63.14's records give it (numbers from
+    /// `tests/data/reconcile/litellm-1.63.14`), with one malformed record added.
+    fn sample() -> Reconciliation {
+        let source = |kind: SourceKind, files, rows| SourceSummary {
+            kind,
+            table: kind.table(),
+            locations: vec![format!("s3://logs/{}/", kind.table())],
+            staged: Staged {
+                files,
+                bytes: files * 5_000,
+                rows,
+                malformed: 0,
+            },
+        };
+        let class = |class: &str, field: &str, records, tokens, usd| ClassTotal {
+            logged_table: "gateway_logs".into(),
+            class: class.into(),
+            field: field.into(),
+            records,
+            tokens,
+            usd,
+        };
+        Reconciliation {
+            schema_version: 1,
+            engine: "datafusion".into(),
+            join: JoinMode::Auto,
+            sources: vec![
+                source(SourceKind::InvocationLogs, 2, 22),
+                source(SourceKind::GatewayLogs, 22, 22),
+            ],
+            comparisons: vec![Comparison {
+                logged: "gateway_logs".into(),
+                billed: "invocation_logs".into(),
+                matched: 22,
+                matched_by_fallback: 22,
+                differing: 7,
+                usd_over: 0.0110563,
+                usd_under: -0.004731,
+                ..Comparison::default()
+            }],
+            classes: vec![
+                class("cache-read-differs", "cache_read", 6, 10_776, 0.0027838),
+                class("output-differs", "output", 6, 2_328, 0.0082725),
+            ],
+            by_model: Vec::new(),
+            by_day: Vec::new(),
+            by_api_key: Vec::new(),
+            worst: vec![Finding {
+                class: "output-differs".into(),
+                field: "output".into(),
+                request_id: Some("70ca0d17-7a3c-4e1d-9b2f-000000000016".into()),
+                model: "anthropic.claude-3-7-sonnet-20250219-v1:0".into(),
+                file: Some("s3://logs/litellm/time-01-05-01_chatcmpl-c9bb.json".into()),
+                line: Some(1),
+                billed_file: None,
+                billed_line: None,
+                logged: Some(392),
+                billed: Some(2),
+                usd: 0.00585,
+            }],
+            checks: Vec::new(),
+            malformed: vec![Malformed {
+                source: SourceKind::GatewayLogs,
+                file: "s3://logs/litellm/broken.json".into(),
+                line: 3,
+                reason: "prompt_tokens is a string, expected a non-negative integer".into(),
+            }],
+            malformed_total: 1,
+            written: Vec::new(),
+            verdict: Verdict::Mismatch,
+        }
+    }
+
+    #[test]
+    fn summary_at_80_columns() {
+        let style = Style {
+            width: Some(80),
+            ..Style::default()
+        };
+        insta::assert_snapshot!(table(&sample(), style));
+    }
+
+    #[test]
+    fn summary_at_120_columns() {
+        let style = Style {
+            width: Some(120),
+            ..Style::default()
+        };
+        insta::assert_snapshot!(table(&sample(), style));
+    }
+
+    #[test]
+    fn summary_in_markdown() {
+        insta::assert_snapshot!(markdown(&sample()));
+    }
+
+    #[test]
+    fn summary_in_json() {
+        let v: serde_json::Value = serde_json::from_str(&json(&sample())).unwrap();
+        insta::assert_json_snapshot!(v);
+    }
 }

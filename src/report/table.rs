@@ -240,7 +240,7 @@ fn longest_words(header: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
 
 /// A line, word-wrapped to `width` columns (continuations indented by `indent`), with a
 /// trailing newline; unchanged without a width.
-fn wrap(line: &str, width: Option<usize>, indent: usize) -> String {
+pub(super) fn wrap(line: &str, width: Option<usize>, indent: usize) -> String {
     let Some(width) = width.filter(|w| *w > indent + 20) else {
         return format!("{line}\n");
     };

@@ -38,6 +38,16 @@ fn reconcile(dir: &Path, extra: &[&str]) -> crate::util::Run {
     run(&mut cmd)
 }
 
+/// `reconcile --format json` over two folders, its work folder under `tmp`.
+fn reconcile_sources(provider: &Path, gateway: &Path, tmp: &Path) -> crate::util::Run {
+    run(tokaudit()
+        .args(["reconcile", "--format", "json", "--invocation-logs"])
+        .arg(provider)
+        .arg("--gateway-logs")
+        .arg(gateway)
+        .env("TMPDIR", tmp))
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 + 1e-9 * b.abs()
 }
@@ -166,12 +176,7 @@ fn malformed_records_are_counted_with_file_and_line_never_dropped() {
         ],
         &gateway,
     );
-    let r = run(tokaudit()
-        .args(["reconcile", "--format", "json", "--invocation-logs"])
-        .arg(&p)
-        .arg("--gateway-logs")
-        .arg(&g)
-        .env("TMPDIR", dir.path()));
+    let r = reconcile_sources(&p, &g, dir.path());
     // Nothing differs among what could be read, but records were lost: a runtime error.
     assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
     let report = r.json();
@@ -311,12 +316,7 @@ fn one_source_or_a_bad_window_is_a_usage_error() {
 fn nothing_to_compare_is_inconclusive_not_a_pass() {
     let dir = tempfile::tempdir().unwrap();
     let (p, g) = write_sources(dir.path(), &[], "");
-    let r = run(tokaudit()
-        .args(["reconcile", "--format", "json", "--invocation-logs"])
-        .arg(&p)
-        .arg("--gateway-logs")
-        .arg(&g)
-        .env("TMPDIR", dir.path()));
+    let r = reconcile_sources(&p, &g, dir.path());
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert_eq!(r.json()["verdict"], "inconclusive");
 }
@@ -473,12 +473,7 @@ fn identical_prompts_the_fallback_cannot_tell_apart_stay_unmatched() {
         })
         .collect();
     let (p, g) = write_sources(dir.path(), &[("p.json.gz", gzip(&provider))], &gateway);
-    let r = run(tokaudit()
-        .args(["reconcile", "--format", "json", "--invocation-logs"])
-        .arg(&p)
-        .arg("--gateway-logs")
-        .arg(&g)
-        .env("TMPDIR", dir.path()));
+    let r = reconcile_sources(&p, &g, dir.path());
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     let c = &r.json()["comparisons"][0];
     assert_eq!(c["matched_by_fallback"], 1, "{c}");
