@@ -27,6 +27,11 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// Stack of each async worker thread. Query planning in DataFusion and Ballista's scheduler
+/// recurse deeply over plans (Ballista's own binaries use 32 MiB; the scheduler overflowed
+/// the default 2 MiB); the memory is reserved, not committed, so this costs nothing until used.
+const WORKER_STACK_BYTES: usize = 32 * 1024 * 1024;
+
 /// Entry point: parse arguments, run, print, and map the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -38,6 +43,7 @@ pub fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(WORKER_STACK_BYTES)
         .build()
     {
         Ok(rt) => rt,
