@@ -75,9 +75,9 @@ pub enum ReconcileError {
     /// A source could not be listed, or the work folder written.
     #[error(transparent)]
     Stage(#[from] stage::StageError),
-    /// A source names nothing.
-    #[error(transparent)]
-    Source(#[from] source::SourceError),
+    /// A source names nothing, with the flag that named it.
+    #[error("{0} {1}")]
+    Named(&'static str, source::SourceError),
     /// A user's check is not valid SQL over the tables.
     #[error("--check {0}: {1}")]
     Check(String, String),
@@ -265,8 +265,9 @@ pub async fn run(plan: &Plan) -> Result<Reconciliation, ReconcileError> {
     for (kind, names) in &plan.sources {
         let mut files = Vec::new();
         for name in names {
-            let location: Location = source::locate(name, &plan.s3).await?;
-            files.extend(source::list(&location).await?);
+            let named = |e| ReconcileError::Named(kind.flag(), e);
+            let location: Location = source::locate(name, &plan.s3).await.map_err(named)?;
+            files.extend(source::list(&location).await.map_err(named)?);
         }
         let staged = stage::stage(
             *kind,

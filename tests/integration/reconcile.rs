@@ -483,3 +483,18 @@ fn identical_prompts_the_fallback_cannot_tell_apart_stay_unmatched() {
         "{c}"
     );
 }
+
+/// A gateway that logs the same Bedrock request twice counts its spend twice. Joined on the
+/// id, each copy agrees with the bill, so without this check the pair of copies would pass.
+#[test]
+fn a_request_logged_twice_is_found_not_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = format!("{}\n", INVOCATION.replace("REQ", "a"));
+    let record = GATEWAY.replace("REQ", "a");
+    let gateway = format!("{record}\n{}\n", record.replace("chatcmpl-1", "chatcmpl-2"));
+    let (p, g) = write_sources(dir.path(), &[("p.json.gz", gzip(&provider))], &gateway);
+    let r = reconcile_sources(&p, &g, dir.path());
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let found = classes(&r.json());
+    assert_eq!(found["logged-twice/record"], (1, 21), "{found:?}");
+}

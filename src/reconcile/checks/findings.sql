@@ -53,6 +53,17 @@ one_sided AS (
   LEFT JOIN pairs_{logged} m ON m.lrid = r.rid
   WHERE m.lrid IS NULL
 ),
+-- A provider request logged more than once: every record after the first is spend the
+-- gateway counts twice (joined on the same id, each copy would otherwise agree and pass).
+repeats AS (
+  SELECT r.*, coalesce(pr.input, 0) AS p_in, coalesce(pr.cache_read, 0) AS p_cr,
+         coalesce(pr.cache_write, 0) AS p_cw, coalesce(pr.output, 0) AS p_out
+  FROM {logged} r
+  JOIN (SELECT request_id, min(rid) AS first_rid FROM {logged}
+        WHERE request_id IS NOT NULL GROUP BY request_id) f
+    ON r.request_id = f.request_id AND r.rid <> f.first_rid
+  LEFT JOIN prices pr ON pr.key = r.price_key
+),
 unlogged AS (
   SELECT r.*, coalesce(pr.input, 0) AS p_in, coalesce(pr.cache_read, 0) AS p_cr,
          coalesce(pr.cache_write, 0) AS p_cw, coalesce(pr.output, 0) AS p_out
@@ -81,6 +92,14 @@ SELECT 'unlogged', 'record', '{logged}', NULL AS joined_by, NULL AS lrid, reques
          + CAST(coalesce(cache_read, 0) AS DOUBLE) * p_cr
          + CAST(coalesce(cache_write, 0) AS DOUBLE) * p_cw + CAST(output AS DOUBLE) * p_out)
 FROM unlogged
+UNION ALL
+SELECT 'logged-twice', 'record', '{logged}', NULL AS joined_by, rid, request_id, record_id,
+       model, day, api_key, file, line, NULL AS billed_file, NULL AS billed_line,
+       input_total + output, NULL AS billed, input_total + output,
+       CAST(input_total - coalesce(cache_read, 0) - coalesce(cache_write, 0) AS DOUBLE) * p_in
+         + CAST(coalesce(cache_read, 0) AS DOUBLE) * p_cr
+         + CAST(coalesce(cache_write, 0) AS DOUBLE) * p_cw + CAST(output AS DOUBLE) * p_out
+FROM repeats
 UNION ALL
 SELECT 'total-not-sum', 'total', '{logged}', NULL AS joined_by, rid, request_id, record_id,
        model, day, api_key, file, line, NULL AS billed_file, NULL AS billed_line, total, input_total + output,
