@@ -8,6 +8,47 @@ use crate::exit;
 use anyhow::Context;
 use std::sync::Arc;
 
+/// The environment variable that turns on Ballista's own log (`error` … `trace`).
+const LOG_ENV: &str = "TOKAUDIT_LOG";
+
+/// Ballista's scheduler, executors and client report progress and task failures only through
+/// the `log` facade; without a logger a stuck job is silent. This one writes to stderr at the
+/// level `TOKAUDIT_LOG` names, and stays off when it is unset.
+struct StderrLog;
+
+static LOGGER: StderrLog = StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            eprintln!(
+                "{:5} {}: {}",
+                record.level(),
+                record.target(),
+                record.args()
+            );
+        }
+    }
+    fn flush(&self) {}
+}
+
+/// Install the stderr logger if `TOKAUDIT_LOG` asks for one; a level it cannot read is an error.
+pub fn init_log() -> anyhow::Result<()> {
+    let Ok(level) = std::env::var(LOG_ENV) else {
+        return Ok(());
+    };
+    let filter: log::LevelFilter = level.parse().map_err(|_| {
+        anyhow::anyhow!("{LOG_ENV}={level}: use off, error, warn, info, debug or trace")
+    })?;
+    log::set_max_level(filter);
+    // A second call (a test harness that already set one) keeps the first logger.
+    let _ = log::set_logger(&LOGGER);
+    Ok(())
+}
+
 /// Run a scheduler until stopped.
 pub async fn scheduler(args: BallistaSchedulerArgs) -> anyhow::Result<i32> {
     use ballista_scheduler::cluster::BallistaCluster;

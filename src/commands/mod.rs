@@ -41,6 +41,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { exit::USAGE as u8 } else { 0 });
         }
     };
+    #[cfg(feature = "ballista")]
+    if let Err(e) = ballista::init_log() {
+        eprintln!("tokaudit: error: {e:#}");
+        return ExitCode::from(exit::USAGE as u8);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(WORKER_STACK_BYTES)

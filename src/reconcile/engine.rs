@@ -32,6 +32,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const TOP_ROWS: usize = 10;
 /// Consumers named when the memory pool is exhausted (in the error, largest first).
 const POOL_CONSUMERS_NAMED: std::num::NonZeroUsize = std::num::NonZeroUsize::new(5).unwrap();
+/// Decimal digits dollar sums are reported to (a nano-dollar).
+const USD_DIGITS: u32 = 9;
 /// Rows of a user check's result kept as a sample.
 pub const CHECK_SAMPLE_ROWS: usize = 5;
 
@@ -407,9 +409,15 @@ async fn context(plan: &Plan, work: &Path) -> Result<SessionContext, ReconcileEr
 
 #[cfg(feature = "ballista")]
 async fn ballista(url: &str, config: SessionConfig) -> Result<SessionContext, ReconcileError> {
-    use ballista::prelude::SessionContextExt;
+    use ballista::prelude::{SessionConfigExt, SessionContextExt};
     use datafusion::execution::session_state::SessionStateBuilder;
-    // The same settings as embedded (sort-merge joins): the executors' pools spill.
+    // The same settings as embedded (sort-merge joins): the executors' pools spill. Ballista
+    // 55's adaptive planner rewrites a stage after its tasks were sent, and then rejects their
+    // metrics ("task metrics array size 56 does not equal with the stage metrics array size
+    // 55"): the job never finishes. The static planner runs these plans as written.
+    let config = config
+        .upgrade_for_ballista()
+        .with_ballista_adaptive_query_planner(false);
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
@@ -529,10 +537,12 @@ async fn compare(
            (SELECT count(*) FROM {findings} WHERE class = 'unlogged') AS unlogged,
            (SELECT count(DISTINCT lrid) FROM {findings} WHERE joined_by IS NOT NULL
               AND class <> 'cost-differs') AS differing,
-           (SELECT coalesce(sum(usd), 0.0) FROM {findings} WHERE usd > 0 AND class <> 'cost-differs') AS usd_over,
-           (SELECT coalesce(sum(usd), 0.0) FROM {findings} WHERE usd < 0 AND class <> 'cost-differs') AS usd_under",
+           (SELECT {over} FROM {findings} WHERE usd > 0 AND class <> 'cost-differs') AS usd_over,
+           (SELECT {under} FROM {findings} WHERE usd < 0 AND class <> 'cost-differs') AS usd_under",
         l = logged.table(),
         b = billed.table(),
+        over = usd_sum("usd"),
+        under = usd_sum("usd"),
     );
     let mut rows: Vec<Comparison> = json_rows(ctx, &sql).await?;
     rows.pop()
@@ -553,6 +563,12 @@ async fn write_parquet(
     Ok(schema)
 }
 
+/// A dollar sum rounded to `USD_DIGITS`: a sum of floats depends on the order partitions
+/// finish in, and embedded and Ballista runs must report the same dollars.
+fn usd_sum(expr: &str) -> String {
+    format!("round(coalesce(sum({expr}), 0.0), {USD_DIGITS})")
+}
+
 /// Every logged source's findings as one relation.
 fn findings_tables(sources: &[SourceSummary]) -> String {
     let parts: Vec<String> = sources
@@ -566,19 +582,22 @@ fn findings_tables(sources: &[SourceSummary]) -> String {
 fn by_class(findings: &str) -> String {
     format!(
         "SELECT logged_table, class, field, count(*) AS records,
-                CAST(coalesce(sum(delta), 0) AS BIGINT) AS tokens, coalesce(sum(usd), 0.0) AS usd
+                CAST(coalesce(sum(delta), 0) AS BIGINT) AS tokens, {usd} AS usd
          FROM {findings} f GROUP BY logged_table, class, field
-         ORDER BY logged_table, class, field"
+         ORDER BY logged_table, class, field",
+        usd = usd_sum("usd")
     )
 }
 
 fn grouped(findings: &str, key: &str) -> String {
     format!(
         "SELECT coalesce({key}, '') AS key, count(*) AS findings,
-                coalesce(sum(CASE WHEN usd > 0 THEN usd END), 0.0) AS usd_over,
-                coalesce(sum(CASE WHEN usd < 0 THEN usd END), 0.0) AS usd_under
+                {over} AS usd_over, {under} AS usd_under
          FROM {findings} f WHERE class <> 'cost-differs' GROUP BY coalesce({key}, '')
-         ORDER BY coalesce(sum(abs(usd)), 0.0) DESC, count(*) DESC, key LIMIT {TOP_ROWS}"
+         ORDER BY {all} DESC, count(*) DESC, key LIMIT {TOP_ROWS}",
+        over = usd_sum("CASE WHEN usd > 0 THEN usd END"),
+        under = usd_sum("CASE WHEN usd < 0 THEN usd END"),
+        all = usd_sum("abs(usd)"),
     )
 }
 

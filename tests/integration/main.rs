@@ -5,6 +5,8 @@
 
 mod util;
 
+#[cfg(feature = "ballista")]
+mod ballista;
 mod billing;
 mod cli;
 mod compare;
