@@ -6,7 +6,13 @@
 use crate::cli::{BallistaExecutorArgs, BallistaSchedulerArgs};
 use crate::exit;
 use anyhow::Context;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::SessionConfig;
 use std::sync::Arc;
+
+/// Ballista's `RuntimeProducer` (from `ballista-core`, which is not a direct dependency).
+type RuntimeProducer =
+    Arc<dyn Fn(&SessionConfig) -> datafusion::error::Result<Arc<RuntimeEnv>> + Send + Sync>;
 
 /// The environment variable that turns on Ballista's own log (`error` … `trace`).
 const LOG_ENV: &str = "TOKAUDIT_LOG";
@@ -81,13 +87,29 @@ pub async fn executor(args: BallistaExecutorArgs) -> anyhow::Result<i32> {
         scheduler_port: port.parse().context("--scheduler's port is a number")?,
         port: args.port,
         grpc_port: args.grpc_port,
-        work_dir: args.work_dir.map(|d| d.display().to_string()),
+        work_dir: args.work_dir.as_ref().map(|d| d.display().to_string()),
         vcores: args.concurrent_tasks,
         memory_pool_size: Some(args.memory_limit.saturating_mul(1 << 20)),
+        override_runtime_producer: Some(runtime(args.work_dir.clone())),
         ..ExecutorProcessConfig::default()
     };
     start_executor_process(Arc::new(config))
         .await
         .context("the Ballista executor stopped")?;
     Ok(exit::SUCCESS)
+}
+
+/// The executors' base runtime: spill files under the work folder, and the same merge fan-in
+/// as the embedded engine, so that a task's sort merges stay within its share of the pool
+/// (the executor puts a fair pool of `--memory-limit / --concurrent-tasks` on each task).
+fn runtime(work_dir: Option<std::path::PathBuf>) -> RuntimeProducer {
+    Arc::new(move |_| {
+        let builder = RuntimeEnvBuilder::new()
+            .with_max_spill_merge_fan_in(crate::reconcile::engine::MERGE_FAN_IN);
+        match &work_dir {
+            Some(dir) => builder.with_temp_file_path(dir.clone()),
+            None => builder,
+        }
+        .build_arc()
+    })
 }

@@ -32,6 +32,12 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const TOP_ROWS: usize = 10;
 /// Consumers named when the memory pool is exhausted (in the error, largest first).
 const POOL_CONSUMERS_NAMED: std::num::NonZeroUsize = std::num::NonZeroUsize::new(5).unwrap();
+/// Sorted runs one merge step reads at once. DataFusion 55 merges a sort's spilled runs with
+/// as many runs as the pool lets it reserve a batch buffer for, and that reservation cannot
+/// spill: with no cap a long sort's merge took most of the pool and the next operator could
+/// not start (10M records per side failed at 2 GiB). With a fan-in, more runs take more merge
+/// passes over the disk instead of more memory.
+pub const MERGE_FAN_IN: usize = 8;
 /// Decimal digits dollar sums are reported to (a nano-dollar).
 const USD_DIGITS: u32 = 9;
 /// Rows of a user check's result kept as a sample.
@@ -400,6 +406,7 @@ async fn context(plan: &Plan, work: &Path) -> Result<SessionContext, ReconcileEr
                     POOL_CONSUMERS_NAMED,
                 )))
                 .with_temp_file_path(work.join("spill"))
+                .with_max_spill_merge_fan_in(MERGE_FAN_IN)
                 .build_arc()?;
             Ok(SessionContext::new_with_config_rt(config, runtime))
         }
