@@ -86,12 +86,16 @@ pub struct ReconcileArgs {
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub invocation_logs: Vec<String>,
     /// Gateway logs: LiteLLM's logging payloads (its S3 / file loggers, one JSON object per
-    /// line or per object) or spend-log rows exported as JSON lines.
+    /// line or per object) or spend-log rows exported as JSON lines, `.csv` or `.parquet`.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub gateway_logs: Vec<String>,
     /// OTLP span exports (the OpenTelemetry Collector file exporter, one export per line).
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub spans: Vec<String>,
+    /// tokaudit's own recordings (`compare --record DIR`): each side of a case is one call,
+    /// with the usage the wire carried and Bedrock's request id.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub recordings: Vec<String>,
     /// How a logged record finds its billed record.
     #[arg(long, value_enum, default_value_t = crate::reconcile::checks::JoinMode::Auto)]
     pub join: crate::reconcile::checks::JoinMode,

@@ -43,7 +43,7 @@ fn plan(args: &ReconcileArgs) -> anyhow::Result<Plan> {
         .collect();
     if sources.len() < 2 {
         return Err(UsageError(
-            "reconcile compares two sources or more: name them with --invocation-logs, --gateway-logs and --spans".into(),
+            "reconcile compares two sources or more: name them with --invocation-logs, --gateway-logs, --spans and --recordings".into(),
         )
         .into());
     }
@@ -98,6 +98,7 @@ fn named(args: &ReconcileArgs, kind: SourceKind) -> &[String] {
         SourceKind::InvocationLogs => &args.invocation_logs,
         SourceKind::GatewayLogs => &args.gateway_logs,
         SourceKind::Spans => &args.spans,
+        SourceKind::Recordings => &args.recordings,
     }
 }
 

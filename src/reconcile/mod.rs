@@ -10,8 +10,10 @@
 
 pub mod checks;
 pub mod engine;
+pub mod export;
 pub mod generate;
 pub mod pool;
+pub mod recordings;
 pub mod row;
 pub mod source;
 pub mod stage;

@@ -29,14 +29,17 @@ pub enum SourceKind {
     GatewayLogs,
     /// OTLP span exports (the collector's file exporter).
     Spans,
+    /// tokaudit's own recordings (`compare --record DIR`): what the wire told the client.
+    Recordings,
 }
 
 impl SourceKind {
     /// Every kind, billed side first.
-    pub const ALL: [SourceKind; 3] = [
+    pub const ALL: [SourceKind; 4] = [
         SourceKind::InvocationLogs,
         SourceKind::GatewayLogs,
         SourceKind::Spans,
+        SourceKind::Recordings,
     ];
 
     /// The SQL table it is registered as.
@@ -45,6 +48,7 @@ impl SourceKind {
             SourceKind::InvocationLogs => "invocation_logs",
             SourceKind::GatewayLogs => "gateway_logs",
             SourceKind::Spans => "spans",
+            SourceKind::Recordings => "recordings",
         }
     }
 
@@ -54,6 +58,7 @@ impl SourceKind {
             SourceKind::InvocationLogs => "--invocation-logs",
             SourceKind::GatewayLogs => "--gateway-logs",
             SourceKind::Spans => "--spans",
+            SourceKind::Recordings => "--recordings",
         }
     }
 }
@@ -123,6 +128,11 @@ pub fn rows_of(kind: SourceKind, line: &[u8]) -> Result<Vec<Row>, String> {
         SourceKind::InvocationLogs => invocation_log(&record).map(|r| vec![r]),
         _ => gateway_log(&record),
     }
+}
+
+/// The rows of a gateway record already parsed (a spend-log export's row, see `export.rs`).
+pub fn gateway_rows(record: &Value) -> Result<Vec<Row>, String> {
+    gateway_log(record)
 }
 
 /// The spans with usage of one OTLP JSON export (a line of the collector's file exporter),

@@ -5,6 +5,8 @@
 //! `.json.gz`), every line is one record. A local file is streamed; an S3 object is fetched
 //! whole (Bedrock batches and LiteLLM objects are small) and read from memory.
 
+use super::export::{self, Export};
+use super::recordings;
 use super::row::{self, Malformed, Row, SourceKind};
 use crate::core::redact;
 use crate::provider::s3::{self, S3Settings};
@@ -167,24 +169,73 @@ pub async fn read(
             at: name.clone(),
             source,
         })?;
+    if kind == SourceKind::Recordings {
+        return read_recording(got, &name, on_row, on_bad).await;
+    }
+    let export = match kind {
+        SourceKind::GatewayLogs => Export::of(file.path.as_ref()),
+        _ => None,
+    };
     match got.payload {
-        GetResultPayload::File(f, _) => {
-            tokio::task::block_in_place(|| parse(kind, &name, f, on_row, on_bad));
-        }
+        GetResultPayload::File(f, _) => tokio::task::block_in_place(|| match export {
+            Some(Export::Parquet) => export::parse_parquet(&name, f, on_row, on_bad),
+            _ => parse(kind, export, &name, f, on_row, on_bad),
+        }),
         GetResultPayload::Stream(_) => {
             let bytes = got.bytes().await.map_err(|source| SourceError::Store {
                 at: name.clone(),
                 source,
             })?;
-            tokio::task::block_in_place(|| parse(kind, &name, &bytes[..], on_row, on_bad));
+            tokio::task::block_in_place(|| match export {
+                Some(Export::Parquet) => export::parse_parquet(&name, bytes, on_row, on_bad),
+                _ => parse(kind, export, &name, &bytes[..], on_row, on_bad),
+            });
         }
     }
     Ok(())
 }
 
-/// Read records line by line from `input` (gzip or plain).
+/// A recording is one JSON document, not lines: a local one is read in one pass (a long
+/// stream's frames normalized as they come), an S3 one from memory. An unreadable file or
+/// side is a [`Malformed`] at line 0 naming the side.
+async fn read_recording(
+    got: object_store::GetResult,
+    name: &str,
+    on_row: &mut (dyn FnMut(Row, u64) + Send),
+    on_bad: &mut (dyn FnMut(Malformed) + Send),
+) -> Result<(), SourceError> {
+    let rows = match got.payload {
+        GetResultPayload::File(_, path) => {
+            tokio::task::block_in_place(|| recordings::rows_of_file(&path))
+        }
+        GetResultPayload::Stream(_) => {
+            let bytes = got.bytes().await.map_err(|source| SourceError::Store {
+                at: name.to_string(),
+                source,
+            })?;
+            tokio::task::block_in_place(|| recordings::rows_of_bytes(&bytes))
+        }
+    };
+    let bad = |reason: String| Malformed {
+        source: SourceKind::Recordings,
+        file: name.to_string(),
+        line: 0,
+        reason,
+    };
+    match rows {
+        Ok(rows) => rows.into_iter().for_each(|r| match r {
+            Ok(row) => on_row(row, 0),
+            Err(reason) => on_bad(bad(reason)),
+        }),
+        Err(reason) => on_bad(bad(reason)),
+    }
+    Ok(())
+}
+
+/// Read records line by line from `input` (gzip or plain), or as a CSV export.
 pub fn parse(
     kind: SourceKind,
+    export: Option<Export>,
     name: &str,
     input: impl Read,
     on_row: &mut (dyn FnMut(Row, u64) + Send),
@@ -209,6 +260,9 @@ pub fn parse(
     } else {
         Box::new(raw)
     };
+    if export == Some(Export::Csv) {
+        return export::parse_csv(name, reader, on_row, on_bad);
+    }
     let mut line = Vec::new();
     let mut n = 0u64;
     loop {
@@ -250,6 +304,7 @@ mod tests {
         let (mut rows, mut bad) = (Vec::new(), Vec::new());
         parse(
             SourceKind::InvocationLogs,
+            None,
             "f.json.gz",
             bytes,
             &mut |r, _| rows.push(r),

@@ -498,3 +498,60 @@ fn a_request_logged_twice_is_found_not_passed() {
     let found = classes(&r.json());
     assert_eq!(found["logged-twice/record"], (1, 21), "{found:?}");
 }
+
+/// Calls `compare --record` made through `serve --invocation-logs` (with these faults),
+/// reconciled: the recordings against the emulator's invocation logs.
+#[cfg(unix)]
+fn recorded_against_logged(faults: &[&str]) -> crate::util::Run {
+    use crate::util::{compare_against, serve_with, terminate};
+    let dir = tempfile::tempdir().unwrap();
+    let (logs, recordings) = (dir.path().join("logs"), dir.path().join("recordings"));
+    let mut server = serve_with(faults, &["--invocation-logs", &logs.display().to_string()]);
+    let r = compare_against(
+        &server,
+        &[
+            "--api",
+            "both",
+            "--record",
+            &recordings.display().to_string(),
+        ],
+    );
+    assert!(r.code <= 1, "{}", r.stderr);
+    assert_eq!(terminate(&mut server), Some(0));
+    run(tokaudit()
+        .args(["reconcile", "--format", "json", "--invocation-logs"])
+        .arg(&logs)
+        .arg("--recordings")
+        .arg(&recordings)
+        .env("TMPDIR", dir.path()))
+}
+
+/// `--recordings`: every side of every recorded case is joined to its invocation log record
+/// on Bedrock's request id, and agrees with it.
+#[cfg(unix)]
+#[test]
+fn recordings_agree_with_the_invocation_logs_of_the_same_calls() {
+    let r = recorded_against_logged(&[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let report = r.json();
+    let c = &report["comparisons"][0];
+    assert_eq!(
+        (c["logged"].as_str(), c["billed"].as_str()),
+        (Some("recordings"), Some("invocation_logs"))
+    );
+    assert_eq!(c["matched"], 4, "{c}");
+    assert_eq!(c["matched_by_request_id"], 4, "{c}");
+    assert_eq!(report["malformed_total"], 0);
+}
+
+/// A recording of streams whose usage was replaced on the wire (LiteLLM 1.63.14's hard-coded
+/// block, <https://github.com/BerriAI/litellm/issues/9577>) disagrees with what was billed.
+#[cfg(unix)]
+#[test]
+fn regression_litellm_9577_recorded_streams_disagree_with_the_bill() {
+    let r = recorded_against_logged(&["hardcoded-usage"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let found = classes(&r.json());
+    assert_eq!(found["output-differs/output"].0, 2, "{found:?}");
+    assert!(found["output-differs/output"].1 > 0, "{found:?}");
+}

@@ -2,40 +2,12 @@
 
 use crate::util::*;
 
-fn compare_against(server: &Server, extra: &[&str]) -> Run {
-    run(tokaudit()
-        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLETOKAUDIT0")
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            "not-a-real-secret-for-loopback-tests",
-        )
-        .args([
-            "compare",
-            "--prompt",
-            "Write Hi",
-            "--region",
-            "eu-west-1",
-            "--format",
-            "json",
-            "--endpoint-url",
-            &server.url,
-        ])
-        .args(extra))
-}
-
 /// SIGTERM (what supervisors and CI runners send) stops the emulator cleanly, exit 0.
 #[cfg(unix)]
 #[test]
 fn sigterm_stops_serve_cleanly() {
     let mut server = serve(&[]);
-    let pid = server.child_mut().id().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = server.child_mut().wait().unwrap();
-    assert_eq!(exit.code(), Some(0), "{exit:?}");
+    assert_eq!(terminate(&mut server), Some(0));
 }
 
 #[test]
@@ -335,15 +307,7 @@ fn invocation_logs_are_written_as_bedrock_delivers_them() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let (_, ledger) = get(&server.url, "/_tokaudit/ledger");
     let ledger: Value = serde_json::from_str(&ledger).unwrap();
-    let pid = server.child_mut().id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert_eq!(server.child_mut().wait().unwrap().code(), Some(0));
+    assert_eq!(terminate(&mut server), Some(0));
     let mut objects = Vec::new();
     let mut stack = vec![dir.path().to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -135,6 +135,40 @@ pub fn serve_with(faults: &[&str], flags: &[&str]) -> Server {
     Server { child, url }
 }
 
+/// `compare` (JSON) through aws-config against a `serve` process, with loopback credentials.
+pub fn compare_against(server: &Server, extra: &[&str]) -> Run {
+    run(tokaudit()
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLETOKAUDIT0")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "not-a-real-secret-for-loopback-tests",
+        )
+        .args([
+            "compare",
+            "--prompt",
+            "Write Hi",
+            "--region",
+            "eu-west-1",
+            "--format",
+            "json",
+            "--endpoint-url",
+            &server.url,
+        ])
+        .args(extra))
+}
+
+/// Stop a `serve` process as supervisors do (SIGTERM), wait for it, and return its exit code.
+#[cfg(unix)]
+pub fn terminate(server: &mut Server) -> Option<i32> {
+    let pid = server.child_mut().id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    server.child_mut().wait().unwrap().code()
+}
+
 impl Server {
     /// The process, for signals and waits.
     pub fn child_mut(&mut self) -> &mut Child {
