@@ -6,7 +6,7 @@
 use super::{replay, stdout_style};
 use crate::cli::GateArgs;
 use crate::core::case::CaseReport;
-use crate::core::gate::{GateCase, GateReport, Outcome};
+use crate::core::gate::{GateCase, GateReport, Outcome, ReconcileCase};
 use crate::core::pipeline;
 use crate::core::policy::{Baseline, Expectation, Policy};
 use crate::files;
@@ -17,7 +17,7 @@ use crate::report::junit::Junit;
 use crate::report::markdown::Markdown;
 use crate::report::table::{self, Table};
 use crate::runner::{self, PairResult};
-use crate::suite::{Case, RunMode, Source, Suite};
+use crate::suite::{Case, RecordSources, RunMode, Source, Suite};
 use anyhow::Context;
 use indicatif::ProgressBar;
 use std::io::Write;
@@ -120,6 +120,10 @@ enum Input {
 
 /// Run one case to its outcome. Never fails: problems become the case's error.
 async fn run_case(case: &Case, args: &GateArgs, base: &Policy) -> GateCase {
+    if let Source::Records(records) = &case.source {
+        let result = reconcile_case(records, args).await;
+        return GateCase::reconciled(&case.name, case.line, case.expect.as_ref(), result);
+    }
     let inputs = match collect(case, args).await {
         Ok(i) if i.is_empty() => Err(anyhow::anyhow!("the case produced nothing to audit")),
         other => other,
@@ -228,6 +232,7 @@ async fn collect(case: &Case, args: &GateArgs) -> anyhow::Result<Vec<Input>> {
             return Ok(found.files.into_iter().map(Input::File).collect());
         }
         Source::Prompts(p) => p,
+        Source::Records(_) => anyhow::bail!("a reconcile case has no pairs to audit"),
     };
     if let Some(dir) = &args.replay {
         let dir = dir.join(&case.name);
@@ -256,6 +261,33 @@ async fn collect(case: &Case, args: &GateArgs) -> anyhow::Result<Vec<Input>> {
     })
     .await?;
     Ok(inputs)
+}
+
+/// A `kind = "reconcile"` case, reconciled as `tokaudit reconcile` does it.
+#[cfg(feature = "reconcile")]
+async fn reconcile_case(records: &RecordSources, args: &GateArgs) -> Result<ReconcileCase, String> {
+    let remote = [
+        &records.invocation_logs,
+        &records.gateway_logs,
+        &records.spans,
+        &records.recordings,
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| p.starts_with("s3://"));
+    if let (Some(prefix), true) = (remote, args.offline || args.replay.is_some()) {
+        return Err(format!(
+            "{prefix} is on S3, and this run is offline: run the gate without --offline / --replay, or copy the records next to the suite"
+        ));
+    }
+    super::reconcile::gate_case(records, args.region.clone(), args.profile.clone()).await
+}
+
+/// Without the `reconcile` feature, a reconcile case is an error of its own (the suite may
+/// still be shared with builds that have it).
+#[cfg(not(feature = "reconcile"))]
+async fn reconcile_case(_: &RecordSources, _: &GateArgs) -> Result<ReconcileCase, String> {
+    Err("a reconcile case needs a build with the `reconcile` feature: cargo build --release --features reconcile".into())
 }
 
 /// Replace the case's baseline with this run's fixtures.

@@ -3,13 +3,17 @@
 
 use super::{load_prices, print, table_width};
 use crate::cli::{EngineChoice, GenLogsArgs, ReconcileArgs, ReconcileFormat, UsageError};
+use crate::core::gate::{ReconcileCase, ReconcileClass};
+use crate::defaults;
 use crate::exit;
 use crate::provider::s3::S3Settings;
+use crate::reconcile::checks::JoinMode;
 use crate::reconcile::checks::Settings;
 use crate::reconcile::engine::{self, Engine, Plan, ReconcileError};
 use crate::reconcile::generate::{self, Spec};
 use crate::reconcile::row::SourceKind;
 use crate::report::{Style, reconcile as render};
+use crate::suite::RecordSources;
 use anyhow::Context;
 
 /// Run `reconcile`.
@@ -78,11 +82,9 @@ fn plan(args: &ReconcileArgs) -> anyhow::Result<Plan> {
         },
         checks: args.check.clone(),
         out: args.out.clone(),
-        memory_limit: usize::try_from(args.memory_limit)
-            .unwrap_or(usize::MAX / (1 << 20))
-            .saturating_mul(1 << 20),
+        memory_limit: bytes_of_mib(args.memory_limit),
         work_dir: args.work_dir.clone(),
-        workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        workers: workers(),
         engine,
         s3: S3Settings {
             region: args.region.clone(),
@@ -90,6 +92,83 @@ fn plan(args: &ReconcileArgs) -> anyhow::Result<Plan> {
             profile: args.profile.clone(),
         },
         prices: load_prices(args.prices.as_deref())?,
+    })
+}
+
+fn bytes_of_mib(mib: u64) -> usize {
+    usize::try_from(mib)
+        .unwrap_or(usize::MAX / (1 << 20))
+        .saturating_mul(1 << 20)
+}
+
+/// Files staged at once, and DataFusion's partitions: one per core.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The reconciliation of a gate's `kind = "reconcile"` case: the embedded engine with
+/// `reconcile`'s defaults, S3 reached with the gate's `--region` and `--profile`. An error is
+/// the case's, as one line.
+pub async fn gate_case(
+    records: &RecordSources,
+    region: Option<String>,
+    profile: Option<String>,
+) -> Result<ReconcileCase, String> {
+    use clap::ValueEnum;
+    let join = JoinMode::from_str(&records.join, true)?;
+    let named = |kind| match kind {
+        SourceKind::InvocationLogs => &records.invocation_logs,
+        SourceKind::GatewayLogs => &records.gateway_logs,
+        SourceKind::Spans => &records.spans,
+        SourceKind::Recordings => &records.recordings,
+    };
+    let plan = Plan {
+        sources: SourceKind::ALL
+            .into_iter()
+            .map(|k| (k, named(k).clone()))
+            .filter(|(_, names)| !names.is_empty())
+            .collect(),
+        settings: Settings {
+            join,
+            window_ms: i64::from(defaults::RECONCILE_WINDOW_MS),
+            cost_tolerance: defaults::RECONCILE_COST_TOLERANCE,
+        },
+        checks: Vec::new(),
+        out: None,
+        memory_limit: bytes_of_mib(defaults::RECONCILE_MEMORY_MIB),
+        work_dir: std::env::temp_dir(),
+        workers: workers(),
+        engine: Engine::Embedded,
+        s3: S3Settings {
+            region,
+            endpoint_url: None,
+            profile,
+        },
+        prices: load_prices(None).map_err(|e| format!("{e:#}"))?,
+    };
+    let r = engine::run(&plan).await.map_err(|e| e.to_string())?;
+    let sum = |f: fn(&engine::Comparison) -> u64| r.comparisons.iter().map(f).sum::<u64>();
+    Ok(ReconcileCase {
+        verdict: r.verdict,
+        matched: sum(|c| c.matched),
+        unbilled: sum(|c| c.unbilled),
+        unlogged: sum(|c| c.unlogged),
+        differing: sum(|c| c.differing),
+        usd_over: r.comparisons.iter().map(|c| c.usd_over).sum(),
+        usd_under: r.comparisons.iter().map(|c| c.usd_under).sum(),
+        malformed: r.malformed_total,
+        classes: r
+            .classes
+            .iter()
+            .map(|c| ReconcileClass {
+                logged_table: c.logged_table.clone(),
+                class: c.class.clone(),
+                field: c.field.clone(),
+                records: c.records,
+                tokens: c.tokens,
+                usd: c.usd,
+            })
+            .collect(),
     })
 }
 

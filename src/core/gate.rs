@@ -105,6 +105,91 @@ pub struct GateCase {
     pub error: Option<String>,
     /// The audited pairs.
     pub reports: Vec<CaseReport>,
+    /// The reconciliation of a `kind = "reconcile"` case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<ReconcileCase>,
+}
+
+/// What a reconcile case found: the counts and the finding classes of its reconciliation
+/// (`tokaudit reconcile`'s report, without the per-record lists).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReconcileCase {
+    /// The reconciliation's own verdict.
+    pub verdict: Verdict,
+    /// Records joined, over every logged source.
+    pub matched: u64,
+    /// Logged, never billed.
+    pub unbilled: u64,
+    /// Billed, never logged.
+    pub unlogged: u64,
+    /// Joined records that differ.
+    pub differing: u64,
+    /// Dollars the logs count above the bill.
+    pub usd_over: f64,
+    /// Dollars the logs count below the bill (negative).
+    pub usd_under: f64,
+    /// Records that could not be read.
+    pub malformed: u64,
+    /// Findings per class and field.
+    pub classes: Vec<ReconcileClass>,
+}
+
+/// One finding class of a reconcile case.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReconcileClass {
+    /// The logged source's table.
+    pub logged_table: String,
+    /// `output-differs`, `unbilled`, …
+    pub class: String,
+    /// The field compared.
+    pub field: String,
+    /// Records.
+    pub records: u64,
+    /// Tokens, logged minus billed.
+    pub tokens: i64,
+    /// Dollars, logged minus billed.
+    pub usd: f64,
+}
+
+impl ReconcileCase {
+    /// One line for every renderer: the joins, the one-sided records, the differing ones and
+    /// the dollars over and under the bill.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "{} matched, {} unbilled, {} unlogged, {} differing; {} over, {} under the bill; {} malformed",
+            self.matched,
+            self.unbilled,
+            self.unlogged,
+            self.differing,
+            dollars(self.usd_over),
+            dollars(self.usd_under),
+            self.malformed
+        )
+    }
+}
+
+impl ReconcileClass {
+    /// How JUnit and the Markdown report name it: `gateway_logs/output-differs/output`.
+    pub fn name(&self) -> String {
+        format!("{}/{}/{}", self.logged_table, self.class, self.field)
+    }
+
+    /// `6 records, 2340 tokens, $0.011100` (logged minus billed).
+    pub fn detail(&self) -> String {
+        format!(
+            "{} record{}, {} tokens, {} (logged minus billed)",
+            self.records,
+            if self.records == 1 { "" } else { "s" },
+            self.tokens,
+            dollars(self.usd)
+        )
+    }
+}
+
+/// `$0.011100`, `-$0.004700`: dollars to a millionth, the sign before the symbol.
+fn dollars(v: f64) -> String {
+    let sign = if v < 0.0 { "-" } else { "" };
+    format!("{sign}${:.6}", v.abs())
 }
 
 impl GateCase {
@@ -132,6 +217,33 @@ impl GateCase {
             expect: expect.map(ExpectReport::from),
             error,
             reports,
+            reconcile: None,
+        };
+        case.outcome = Outcome::of(verdict, expect, &case.violations());
+        case
+    }
+
+    /// Judge a reconcile case by its reconciliation's verdict (an error when it could not
+    /// run); its violations are the finding classes.
+    pub fn reconciled(
+        name: &str,
+        line: usize,
+        expect: Option<&Expectation>,
+        result: Result<ReconcileCase, String>,
+    ) -> Self {
+        let (verdict, error, reconcile) = match result {
+            Ok(r) => (r.verdict, None, Some(r)),
+            Err(e) => (Verdict::Error, Some(e), None),
+        };
+        let mut case = GateCase {
+            name: name.to_string(),
+            line,
+            verdict,
+            outcome: Outcome::Error,
+            expect: expect.map(ExpectReport::from),
+            error,
+            reports: Vec::new(),
+            reconcile,
         };
         case.outcome = Outcome::of(verdict, expect, &case.violations());
         case
@@ -190,16 +302,22 @@ impl GateCase {
                 )
             }),
             reports,
+            reconcile: None,
         }
     }
 
-    /// Violated invariant ids over all pairs.
+    /// Violated invariant ids over all pairs (the finding classes of a reconcile case).
     pub fn violations(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .reports
             .iter()
             .flat_map(|r| r.violations())
             .map(|i| i.id().to_string())
+            .chain(
+                self.reconcile
+                    .iter()
+                    .flat_map(|r| r.classes.iter().map(|c| c.class.clone())),
+            )
             .collect();
         v.sort();
         v.dedup();

@@ -8,9 +8,9 @@
 //! are skipped with the suite's reason.
 
 use super::Render;
-use crate::core::audit::{Check, Finding, Severity, Status};
+use crate::core::audit::{Check, Finding, Severity, Status, Verdict};
 use crate::core::case::{CaseReport, Row};
-use crate::core::gate::{GateReport, Outcome};
+use crate::core::gate::{GateReport, Outcome, ReconcileCase};
 use crate::core::normalize::Field;
 use crate::core::summary::Report;
 use quick_junit::{NonSuccessKind, Report as Xml, TestCase, TestCaseStatus, TestSuite};
@@ -72,6 +72,9 @@ fn render_gate(gate: &GateReport) -> String {
             .then(|| case.expect.as_ref().map_or("", |e| e.reason.as_str()));
         for r in &case.reports {
             pair_cases(&mut suite, r, case.name.as_str(), expected);
+        }
+        if let Some(rc) = &case.reconcile {
+            reconcile_cases(&mut suite, rc, case.name.as_str(), expected);
         }
         if case.outcome == Outcome::UnexpectedPass {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
@@ -146,6 +149,56 @@ fn pair_cases(suite: &mut TestSuite, r: &CaseReport, classname: &str, expected: 
             tc.set_classname(classname);
             suite.add_test_case(tc);
         }
+    }
+}
+
+/// The test cases of a reconcile case: one per finding class (a failure, or skipped as the
+/// expected failure), an error for malformed records, one passing case when nothing differs.
+fn reconcile_cases(
+    suite: &mut TestSuite,
+    rc: &ReconcileCase,
+    classname: &str,
+    expected: Option<&str>,
+) {
+    let mut add = |name: String, status: TestCaseStatus| {
+        let mut tc = TestCase::new(name, status);
+        tc.set_classname(classname);
+        suite.add_test_case(tc);
+    };
+    if rc.malformed > 0 {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+        s.set_message(format!(
+            "{} records could not be read: `tokaudit reconcile` lists each with its file and line",
+            rc.malformed
+        ));
+        add("reconcile: malformed records".into(), s);
+    }
+    for c in &rc.classes {
+        let status = match expected {
+            Some(reason) => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(format!("expected failure: {reason}"));
+                s.set_description(c.detail());
+                s
+            }
+            None => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(c.detail());
+                s.set_type(c.class.as_str());
+                s
+            }
+        };
+        add(format!("reconcile: {}", c.name()), status);
+    }
+    if rc.classes.is_empty() && rc.malformed == 0 {
+        let status = if rc.verdict == Verdict::Inconclusive {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(format!("inconclusive: {}", rc.summary_line()));
+            s
+        } else {
+            TestCaseStatus::success()
+        };
+        add("reconcile".into(), status);
     }
 }
 
@@ -323,7 +376,7 @@ mod tests {
         gate.planned = 5;
         let xml = Junit.gate(&gate);
         assert!(xml.contains("<testcase name=\"incomplete\""), "{xml}");
-        assert!(xml.contains("ended after 3 of 5 cases"), "{xml}");
+        assert!(xml.contains("ended after 4 of 5 cases"), "{xml}");
         assert!(!Junit.gate(&testing::gate()).contains("incomplete"));
     }
 

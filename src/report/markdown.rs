@@ -3,7 +3,7 @@
 
 use super::Render;
 use crate::core::case::{CaseReport, Cell, RowStatus};
-use crate::core::gate::{GateReport, Outcome};
+use crate::core::gate::{GateReport, Outcome, ReconcileCase};
 use crate::core::summary::Report;
 
 /// The Markdown renderer.
@@ -165,8 +165,35 @@ fn render_gate(gate: &GateReport) -> String {
         for r in &case.reports {
             pair(&mut out, r);
         }
+        if let Some(rc) = &case.reconcile {
+            reconciled(&mut out, rc);
+        }
     }
     out
+}
+
+/// A reconcile case: its summary line and its finding classes.
+fn reconciled(out: &mut String, rc: &ReconcileCase) {
+    out.push_str(&format!(
+        "Reconciled: {}
+
+",
+        rc.summary_line()
+    ));
+    if rc.classes.is_empty() {
+        return;
+    }
+    out.push_str("| finding | records | tokens | USD (logged − billed) |\n|---|---:|---:|---:|\n");
+    for c in &rc.classes {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {:.6} |\n",
+            c.name(),
+            c.records,
+            c.tokens,
+            c.usd
+        ));
+    }
+    out.push('\n');
 }
 
 #[cfg(test)]

@@ -183,7 +183,7 @@ pub fn cost_line(case: &CaseReport) -> Option<String> {
 pub(crate) mod testing {
     //! Reports built from the committed fixtures, for the renderers' snapshot tests.
 
-    use crate::core::gate::{GateCase, GateReport};
+    use crate::core::gate::{GateCase, GateReport, ReconcileCase, ReconcileClass};
     use crate::core::pipeline::{self, Pair};
     use crate::core::policy::{Expectation, Policy};
     use crate::core::summary::Report;
@@ -207,14 +207,42 @@ pub(crate) mod testing {
         pipeline::audit_pair(fx.meta(), pair, fx.upstream(), &Policy::default())
     }
 
+    /// What a reconcile case of LiteLLM 1.63.14's records finds (`tests/data/reconcile/`).
+    pub fn reconciled() -> ReconcileCase {
+        let class = |class: &str, field: &str, records, tokens, usd| ReconcileClass {
+            logged_table: "gateway_logs".into(),
+            class: class.into(),
+            field: field.into(),
+            records,
+            tokens,
+            usd,
+        };
+        ReconcileCase {
+            verdict: crate::core::audit::Verdict::Mismatch,
+            matched: 22,
+            unbilled: 0,
+            unlogged: 0,
+            differing: 7,
+            usd_over: 0.0111,
+            usd_under: -0.0047,
+            malformed: 0,
+            classes: vec![
+                class("cache-read-differs", "cache_read", 6, 10_776, 0.0026943),
+                class("output-differs", "output", 6, 2_340, 0.002925),
+                class("input-differs", "input", 1, -1_554, -0.004662),
+            ],
+        }
+    }
+
     /// A report of fixtures.
     pub fn report(names: &[&str]) -> Report {
         Report::new(names.iter().map(|n| case(n)).collect())
     }
 
-    /// A finished gate run: a passing case, an expected failure, an unexpected mismatch.
+    /// A finished gate run: a passing case, an expected failure, an unexpected mismatch, and a
+    /// reconcile case whose records disagree.
     pub fn gate() -> GateReport {
-        let mut g = GateReport::start("tokaudit.toml", "offline", 3);
+        let mut g = GateReport::start("tokaudit.toml", "offline", 4);
         g.push(GateCase::judged(
             "good",
             3,
@@ -241,6 +269,12 @@ pub(crate) mod testing {
             None,
             None,
             vec![case("invoke-headers-disagree.json")],
+        ));
+        g.push(GateCase::reconciled(
+            "billing-records",
+            16,
+            None,
+            Ok(reconciled()),
         ));
         g.finish();
         g

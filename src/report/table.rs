@@ -84,6 +84,16 @@ impl Table {
             out.push_str(&wrap(&format!("   error: {e}"), width, 5));
         }
         out.push_str(&render_cases(&case.reports, self.style));
+        if let Some(rc) = &case.reconcile {
+            out.push_str(&wrap(
+                &format!("   reconciled: {}", rc.summary_line()),
+                width,
+                5,
+            ));
+            for c in &rc.classes {
+                out.push_str(&wrap(&format!("   {}: {}", c.name(), c.detail()), width, 5));
+            }
+        }
         out
     }
 }

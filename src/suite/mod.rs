@@ -32,6 +32,12 @@
 //! fixtures = ["fixtures/invoke-write-hi.json"]   # always replayed, in every mode
 //!
 //! [[case]]
+//! name = "billing-records"       # the reconciliation of `tokaudit reconcile` (its feature)
+//! kind = "reconcile"
+//! invocation_logs = ["records/bedrock/"]          # files, folders or s3:// prefixes
+//! gateway_logs = ["s3://litellm-logs/prod/"]      # also spans, recordings; join = "auto"
+//!
+//! [[case]]
 //! name = "corpus"
 //! fixtures = ["fixtures/"]        # files or folders
 //! check_expect = true             # each fixture must end as its own `expect` block says
@@ -60,6 +66,24 @@ pub enum Source {
     Prompts(Vec<String>),
     /// Recorded fixtures, always replayed.
     Fixtures(Vec<PathBuf>),
+    /// Billing records reconciled (`kind = "reconcile"`).
+    Records(RecordSources),
+}
+
+/// The billing records of a `kind = "reconcile"` case, as `tokaudit reconcile`'s flags name
+/// them: local paths (relative to the suite file) or `s3://` prefixes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecordSources {
+    /// `invocation_logs`.
+    pub invocation_logs: Vec<String>,
+    /// `gateway_logs`.
+    pub gateway_logs: Vec<String>,
+    /// `spans`.
+    pub spans: Vec<String>,
+    /// `recordings`.
+    pub recordings: Vec<String>,
+    /// `join`: `auto`, `id` or `fallback`.
+    pub join: String,
 }
 
 /// A validated case.
@@ -334,6 +358,67 @@ mod tests {
 
     fn parse(text: &str) -> Result<Suite, SuiteError> {
         Suite::parse(Path::new("s.toml"), text)
+    }
+
+    /// A suite next to the repository's recorded LiteLLM records.
+    fn records_suite(case: &str) -> Result<Suite, SuiteError> {
+        let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reconcile/s.toml");
+        Suite::parse(&suite, &format!("[[case]]\nname = \"r\"\n{case}"))
+    }
+
+    #[test]
+    fn a_reconcile_case_names_its_records_relative_to_the_suite() {
+        let s = records_suite(
+            "kind = \"reconcile\"\ninvocation_logs = [\"litellm-1.65.1/invocation-logs\"]\ngateway_logs = [\"s3://litellm-logs/prod/\"]\njoin = \"id\"\n",
+        )
+        .unwrap();
+        let Source::Records(r) = &s.cases[0].source else {
+            panic!("{:?}", s.cases[0].source)
+        };
+        assert!(
+            r.invocation_logs[0].ends_with("tests/data/reconcile/litellm-1.65.1/invocation-logs")
+        );
+        assert_eq!(r.gateway_logs, ["s3://litellm-logs/prod/"]);
+        assert!(r.spans.is_empty() && r.recordings.is_empty());
+        assert_eq!(r.join, "id");
+    }
+
+    #[test]
+    fn a_reconcile_case_that_cannot_compare_or_mixes_kinds_is_refused() {
+        let logs = "invocation_logs = [\"litellm-1.65.1/invocation-logs\"]\n";
+        for (case, says) in [
+            (
+                format!("kind = \"reconcile\"\n{logs}"),
+                "two sources or more",
+            ),
+            (
+                format!("kind = \"reconcile\"\nprompt = \"Hi\"\n{logs}"),
+                "drop `prompt`",
+            ),
+            (
+                format!("prompt = \"Hi\"\n{logs}"),
+                "for a case of kind = \"reconcile\"",
+            ),
+            (format!("kind = \"records\"\n{logs}"), "not a kind of case"),
+            (
+                format!("kind = \"reconcile\"\n{logs}gateway_logs = [\"nope/\"]\n"),
+                "\"nope/\" does not exist",
+            ),
+            (
+                format!("kind = \"reconcile\"\n{logs}spans = [\"s3://b/\"]\njoin = \"time\"\n"),
+                "join \"time\"",
+            ),
+            (
+                format!(
+                    "kind = \"reconcile\"\n{logs}spans = [\"s3://b/\"]\n[case.expect]\nverdict = \"mismatch\"\nreason = \"x\"\nfindings = [\"input-parity\"]\n"
+                ),
+                "not findings",
+            ),
+        ] {
+            let e = records_suite(&case).unwrap_err().to_string();
+            assert!(e.contains(says), "{case}: {e}");
+            assert!(e.contains("s.toml:1:"), "names the case's line: {e}");
+        }
     }
 
     #[test]

@@ -80,6 +80,12 @@ pub(super) struct CaseSpec {
     pub emulator_faults: Option<Vec<Spanned<String>>>,
     pub tolerance: Option<BTreeMap<Spanned<String>, Spanned<i64>>>,
     pub expect: Option<ExpectSpec>,
+    pub kind: Option<Spanned<String>>,
+    pub invocation_logs: Option<Vec<String>>,
+    pub gateway_logs: Option<Vec<String>>,
+    pub spans: Option<Vec<String>>,
+    pub recordings: Option<Vec<String>>,
+    pub join: Option<Spanned<String>>,
 }
 
 impl CaseSpec {

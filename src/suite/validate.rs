@@ -1,8 +1,8 @@
 //! Small validators, one per rule of a suite case. Each returns the byte offset of what is
 //! wrong (the caller turns it into a line) and a message that names the case and the key.
 
-use super::Source;
 use super::spec::{CaseSpec, ExpectSpec};
+use super::{RecordSources, Source};
 use crate::core::audit::{Invariant, Verdict};
 use crate::core::policy::Expectation;
 use crate::plan::{self, UnknownName};
@@ -74,6 +74,18 @@ pub(super) fn positive(
 /// and must exist now, so that a typo is a suite error before any call, not a replay error
 /// after the spend.
 pub(super) fn source(c: &CaseSpec, suite: &Path) -> Result<Source, String> {
+    match c.kind.as_ref().map(|k| k.get_ref().as_str()) {
+        Some("reconcile") => return records(c, suite).map(Source::Records),
+        Some("audit") | None => {}
+        Some(other) => {
+            return Err(format!(
+                "kind {other:?} is not a kind of case: use \"audit\" (the default) or \"reconcile\""
+            ));
+        }
+    }
+    if let Some(key) = record_key(c) {
+        return Err(format!("`{key}` is for a case of kind = \"reconcile\""));
+    }
     if c.check_expect == Some(true) {
         if c.fixtures.is_none() {
             return Err("check_expect judges recorded fixtures: use it with `fixtures`".into());
@@ -102,6 +114,99 @@ pub(super) fn source(c: &CaseSpec, suite: &Path) -> Result<Source, String> {
             "give exactly one of `prompt`, `prompts` (non-empty) or `fixtures` (non-empty)".into(),
         ),
     }
+}
+
+/// The ways `join` may be set, as `--join` takes them.
+const JOIN_MODES: [&str; 3] = ["auto", "id", "fallback"];
+
+/// The first key of a reconcile case's records that `c` sets, if any.
+fn record_key(c: &CaseSpec) -> Option<&'static str> {
+    [
+        ("invocation_logs", c.invocation_logs.is_some()),
+        ("gateway_logs", c.gateway_logs.is_some()),
+        ("spans", c.spans.is_some()),
+        ("recordings", c.recordings.is_some()),
+        ("join", c.join.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(key, set)| set.then_some(key))
+}
+
+/// A reconcile case: two sources or more; local paths are relative to the suite and must
+/// exist now; the expectation is a verdict and a reason (its findings name invariants of
+/// the wire audit, which a reconciliation does not check).
+fn records(c: &CaseSpec, suite: &Path) -> Result<RecordSources, String> {
+    refuse_audit_keys(c)?;
+    let base = suite.parent().unwrap_or(Path::new("."));
+    let resolve = |paths: Option<&Vec<String>>| -> Result<Vec<String>, String> {
+        paths
+            .into_iter()
+            .flatten()
+            .map(|p| local_or_s3(p, base))
+            .collect()
+    };
+    let sources = RecordSources {
+        invocation_logs: resolve(c.invocation_logs.as_ref())?,
+        gateway_logs: resolve(c.gateway_logs.as_ref())?,
+        spans: resolve(c.spans.as_ref())?,
+        recordings: resolve(c.recordings.as_ref())?,
+        join: c.join.as_ref().map_or("auto", |j| j.get_ref()).to_string(),
+    };
+    if !JOIN_MODES.contains(&sources.join.as_str()) {
+        return Err(format!(
+            "join {:?}: use one of {}",
+            sources.join,
+            JOIN_MODES.join(", ")
+        ));
+    }
+    let named = [
+        &sources.invocation_logs,
+        &sources.gateway_logs,
+        &sources.spans,
+        &sources.recordings,
+    ];
+    if named.iter().filter(|s| !s.is_empty()).count() < 2 {
+        return Err(
+            "a reconcile case compares two sources or more: give two of invocation_logs, gateway_logs, spans and recordings".into(),
+        );
+    }
+    Ok(sources)
+}
+
+/// What a reconcile case does not take: it sends nothing and audits no pair.
+fn refuse_audit_keys(c: &CaseSpec) -> Result<(), String> {
+    let given = [
+        ("prompt", c.prompt.is_some()),
+        ("prompts", c.prompts.is_some()),
+        ("fixtures", c.fixtures.is_some()),
+        ("check_expect", c.check_expect.is_some()),
+    ];
+    if let Some((key, _)) = given.iter().find(|(_, set)| *set) {
+        return Err(format!(
+            "a reconcile case reads billing records; drop `{key}` (or make it its own case)"
+        ));
+    }
+    if c.expect.as_ref().is_some_and(|e| !e.findings.is_empty()) {
+        return Err(
+            "a reconcile case's [case.expect] takes a verdict and a reason, not findings".into(),
+        );
+    }
+    Ok(())
+}
+
+/// An `s3://` prefix as written; a local path joined to the suite's folder, which must exist.
+fn local_or_s3(path: &str, base: &Path) -> Result<String, String> {
+    if path.starts_with("s3://") {
+        return Ok(path.to_string());
+    }
+    let joined = base.join(path);
+    if !joined.exists() {
+        return Err(format!(
+            "{path:?} does not exist (looked for {}; paths are relative to the suite file)",
+            joined.display()
+        ));
+    }
+    Ok(joined.display().to_string())
 }
 
 /// Emulator faults, checked as `--emulator-fault` checks them.

@@ -633,3 +633,37 @@ fn a_suite_case_checks_a_folder_against_its_expect_blocks() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("use it with `fixtures`"), "{}", r.stderr);
 }
+
+/// A suite's `kind = "reconcile"` case in a build without the `reconcile` feature is the
+/// case's error (exit 3), never a skipped case that keeps the gate green.
+#[cfg(not(feature = "reconcile"))]
+#[test]
+fn a_reconcile_case_without_the_feature_is_an_error_not_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reconcile/litellm-1.65.1");
+    let s = suite(
+        dir.path(),
+        &format!(
+            "[[case]]\nname = \"records\"\nkind = \"reconcile\"\ninvocation_logs = [{:?}]\ngateway_logs = [{:?}]\n",
+            data.join("invocation-logs"),
+            data.join("gateway-logs")
+        ),
+    );
+    let json = dir.path().join("g.json");
+    let r = run(tokaudit()
+        .args(["gate", "--suite"])
+        .arg(&s)
+        .arg("--json")
+        .arg(&json));
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let case = &report["cases"][0];
+    assert_eq!(case["outcome"], "error");
+    assert!(
+        case["error"]
+            .as_str()
+            .unwrap()
+            .contains("--features reconcile"),
+        "{case}"
+    );
+}

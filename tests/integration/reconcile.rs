@@ -555,3 +555,62 @@ fn regression_litellm_9577_recorded_streams_disagree_with_the_bill() {
     assert_eq!(found["output-differs/output"].0, 2, "{found:?}");
     assert!(found["output-differs/output"].1 > 0, "{found:?}");
 }
+
+/// A gate suite with `kind = "reconcile"` cases: clean generated logs pass, LiteLLM 1.65.1's
+/// records end as the expected failure the suite states, and the JUnit and JSON reports name
+/// every finding class.
+#[test]
+fn a_gate_suite_runs_reconcile_cases_into_junit_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean");
+    generate(&clean, 300, 0);
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reconcile/litellm-1.65.1");
+    let sources = |d: &Path| {
+        format!(
+            "kind = \"reconcile\"\ninvocation_logs = [{:?}]\ngateway_logs = [{:?}]\n",
+            d.join("invocation-logs"),
+            d.join("gateway-logs")
+        )
+    };
+    let suite = dir.path().join("tokaudit.toml");
+    std::fs::write(
+        &suite,
+        format!(
+            "[[case]]\nname = \"clean\"\n{}\n[[case]]\nname = \"litellm-1.65.1\"\n{}[case.expect]\nverdict = \"mismatch\"\nreason = \"the Invoke cache stream and $0 invoke/ costs\"\n",
+            sources(&clean),
+            sources(&real)
+        ),
+    )
+    .unwrap();
+    let (junit, json) = (dir.path().join("g.xml"), dir.path().join("g.json"));
+    let r = run(tokaudit()
+        .args(["gate", "--suite"])
+        .arg(&suite)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--json")
+        .arg(&json)
+        .env("TMPDIR", dir.path()));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(cases[0]["outcome"], "pass");
+    assert_eq!(cases[0]["reconcile"]["matched"], 300);
+    assert_eq!(cases[1]["outcome"], "expected-failure");
+    let classes: Vec<&str> = cases[1]["reconcile"]["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["class"].as_str().unwrap())
+        .collect();
+    assert!(classes.contains(&"input-differs"), "{classes:?}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("reconcile: gateway_logs/input-differs/input"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("expected failure: the Invoke cache stream"),
+        "{xml}"
+    );
+}
