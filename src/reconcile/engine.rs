@@ -5,7 +5,6 @@
 //! joins, which must hold a whole side in memory: memory stays bounded whatever the input.
 
 use super::checks::{self, JoinMode, Settings};
-use super::pool::CappedPool;
 use super::row::{Malformed, SourceKind};
 use super::source::{self, Location};
 use super::stage::{self, MalformedLog, Staged};
@@ -16,7 +15,6 @@ use datafusion::arrow::array::{Float64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
@@ -30,8 +28,6 @@ use std::sync::{Arc, Mutex};
 pub const SCHEMA_VERSION: u32 = 1;
 /// Rows listed per aggregate (model, day, API key) and worst offenders.
 pub const TOP_ROWS: usize = 10;
-/// Consumers named when the memory pool is exhausted (in the error, largest first).
-const POOL_CONSUMERS_NAMED: std::num::NonZeroUsize = std::num::NonZeroUsize::new(5).unwrap();
 /// Sorted runs one merge step reads at once. DataFusion 55 merges a sort's spilled runs with
 /// as many runs as the pool lets it reserve a batch buffer for, and that reservation cannot
 /// spill: with no cap a long sort's merge took most of the pool and the next operator could
@@ -401,10 +397,7 @@ async fn context(plan: &Plan, work: &Path) -> Result<SessionContext, ReconcileEr
     match &plan.engine {
         Engine::Embedded => {
             let runtime = RuntimeEnvBuilder::new()
-                .with_memory_pool(Arc::new(TrackConsumersPool::new(
-                    CappedPool::new(FairSpillPool::new(plan.memory_limit), plan.memory_limit),
-                    POOL_CONSUMERS_NAMED,
-                )))
+                .with_memory_pool(super::pool::shared(plan.memory_limit))
                 .with_temp_file_path(work.join("spill"))
                 .with_max_spill_merge_fan_in(MERGE_FAN_IN)
                 .build_arc()?;

@@ -8,9 +8,24 @@
 
 use datafusion::common::{Result, resources_datafusion_err};
 use datafusion::execution::memory_pool::{
-    MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
+    FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, TrackConsumersPool,
 };
 use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+/// Consumers named when the memory pool is exhausted (in the error, largest first).
+const CONSUMERS_NAMED: NonZeroUsize = NonZeroUsize::new(5).unwrap();
+
+/// The pool of one process (the embedded engine, or a Ballista executor shared by all its
+/// tasks): `limit` bytes, spilled fairly, each spillable operator capped, and the largest
+/// consumers named when it runs out.
+pub fn shared(limit: usize) -> Arc<dyn MemoryPool> {
+    Arc::new(TrackConsumersPool::new(
+        CappedPool::new(FairSpillPool::new(limit), limit),
+        CONSUMERS_NAMED,
+    ))
+}
 
 /// The share of the pool one spillable operator may hold (1 / this).
 pub const SHARES: usize = 16;
