@@ -209,6 +209,19 @@ impl GateCase {
                 .chain(error.as_ref().map(|_| Verdict::Error)),
         )
         .unwrap_or(Verdict::Error);
+        GateCase::judge(name, line, verdict, expect, error, reports, None)
+    }
+
+    /// A case with its outcome after the expectation.
+    fn judge(
+        name: &str,
+        line: usize,
+        verdict: Verdict,
+        expect: Option<&Expectation>,
+        error: Option<String>,
+        reports: Vec<CaseReport>,
+        reconcile: Option<ReconcileCase>,
+    ) -> Self {
         let mut case = GateCase {
             name: name.to_string(),
             line,
@@ -217,7 +230,7 @@ impl GateCase {
             expect: expect.map(ExpectReport::from),
             error,
             reports,
-            reconcile: None,
+            reconcile,
         };
         case.outcome = Outcome::of(verdict, expect, &case.violations());
         case
@@ -235,18 +248,7 @@ impl GateCase {
             Ok(r) => (r.verdict, None, Some(r)),
             Err(e) => (Verdict::Error, Some(e), None),
         };
-        let mut case = GateCase {
-            name: name.to_string(),
-            line,
-            verdict,
-            outcome: Outcome::Error,
-            expect: expect.map(ExpectReport::from),
-            error,
-            reports: Vec::new(),
-            reconcile,
-        };
-        case.outcome = Outcome::of(verdict, expect, &case.violations());
-        case
+        GateCase::judge(name, line, verdict, expect, error, Vec::new(), reconcile)
     }
 
     /// Judge a case whose every pair carries its own exact expectation (a suite's
