@@ -123,7 +123,11 @@ async fn exit_on_signal() {
     };
     let code = signal.await;
     let _held = crate::files::remove_temp_files();
-    eprintln!(
+    use std::io::Write as _;
+    // Not `eprintln!`: it panics when stderr is gone (a parent that died closed the pipe), and
+    // a panic here would end this task, not the process, which then ignored the signal.
+    let _ = writeln!(
+        std::io::stderr(),
         "tokaudit: stopped by a signal; files written so far are complete, partial reports say so"
     );
     std::process::exit(code);

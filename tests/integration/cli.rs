@@ -383,3 +383,44 @@ fn help_lists_exit_codes_and_completions_and_man_are_generated() {
         "a section per subcommand"
     );
 }
+
+/// SIGTERM stops a run even when its stderr is gone (the parent that read it died): the
+/// goodbye line must not panic the task that handles the signal, which left the process
+/// running and the signal ignored.
+#[cfg(unix)]
+#[test]
+fn a_signal_stops_tokaudit_even_when_its_stderr_is_gone() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokaudit"))
+        .args([
+            "compare",
+            "--prompt",
+            "Write Hi",
+            "--offline",
+            "--runs",
+            "1000000",
+            "--format",
+            "json",
+        ])
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!("still running 10 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+}
