@@ -33,7 +33,7 @@ pub fn rows_of_file(path: &Path) -> Result<Vec<Result<Row, String>>, String> {
     if let Some(w) = warmup {
         sides.push((w, pre_w));
     }
-    Ok(rows(&r.fixture, sides))
+    rows(&r.fixture, sides)
 }
 
 /// The rows of a recording held in memory (an S3 object).
@@ -45,21 +45,31 @@ pub fn rows_of_bytes(bytes: &[u8]) -> Result<Vec<Result<Row, String>>, String> {
     if let Some(w) = fixture.warmup_capture().map_err(not_a_recording)? {
         sides.push((w, None));
     }
-    Ok(rows(&fixture, sides))
+    rows(&fixture, sides)
 }
 
 fn not_a_recording(e: FixtureError) -> String {
     format!("not a tokaudit recording: {e}")
 }
 
-/// One row per side, or why a side cannot be read (naming it).
-fn rows(fixture: &Fixture, sides: Vec<Side>) -> Vec<Result<Row, String>> {
+/// One row per side, or why a side cannot be read (naming it). A recording whose sides are
+/// not the twin operations of its API (swapped, edited) is refused whole, as `replay` does.
+fn rows(fixture: &Fixture, sides: Vec<Side>) -> Result<Vec<Result<Row, String>>, String> {
+    let pair = crate::core::pipeline::Pair {
+        non_streaming: &sides[0].0,
+        streaming: &sides[1].0,
+        warmup: sides.get(2).map(|(w, _)| w),
+        origin: None,
+        records: None,
+    };
+    crate::core::validate::pair(&fixture.meta(), &pair)
+        .map_err(|e| format!("not what it claims: {e}"))?;
     let prompt_hash = |c: &Capture| {
         serde_json::from_slice(&c.request.body)
             .ok()
             .and_then(|v| row::prompt_hash(&v))
     };
-    sides
+    Ok(sides
         .into_iter()
         .zip(SIDES)
         .map(|((capture, pre), side)| {
@@ -78,7 +88,7 @@ fn rows(fixture: &Fixture, sides: Vec<Side>) -> Vec<Result<Row, String>> {
                 prompt_hash(&capture),
             ))
         })
-        .collect()
+        .collect())
 }
 
 fn side_row(
@@ -173,6 +183,14 @@ mod tests {
     fn what_is_not_a_recording_says_so() {
         let e = rows_of_bytes(b"{\"requestId\": \"x\"}").unwrap_err();
         assert!(e.starts_with("not a tokaudit recording"), "{e}");
+        let text = std::fs::read_to_string(fixture("converse-write-hi.json")).unwrap();
+        let mut swapped: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let obj = swapped.as_object_mut().unwrap();
+        let ns = obj.remove("non_streaming").unwrap();
+        let st = obj.insert("streaming".into(), ns).unwrap();
+        obj.insert("non_streaming".into(), st);
+        let e = rows_of_bytes(swapped.to_string().as_bytes()).unwrap_err();
+        assert!(e.starts_with("not what it claims"), "{e}");
         let e = rows_of_bytes(&[0xff, 0xfe]).unwrap_err();
         assert!(e.contains("not UTF-8"), "{e}");
     }
