@@ -41,14 +41,6 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { exit::USAGE as u8 } else { 0 });
         }
     };
-    #[cfg(feature = "reconcile")]
-    if matches!(cli.command, Command::Reconcile(_)) {
-        crate::reconcile::pool::limit_malloc_arenas();
-    }
-    #[cfg(feature = "ballista")]
-    if matches!(cli.command, Command::BallistaExecutor(_)) {
-        crate::reconcile::pool::limit_malloc_arenas();
-    }
     #[cfg(feature = "ballista")]
     if let Err(e) = ballista::init_log() {
         eprintln!("tokaudit: error: {e:#}");

@@ -27,26 +27,6 @@ pub fn shared(limit: usize) -> Arc<dyn MemoryPool> {
     ))
 }
 
-/// glibc gives threads that allocate at the same time arenas of their own (up to 8 per core)
-/// and keeps what is freed in each. DataFusion's short-lived batches on many threads then held
-/// the process's peak ever further above the pool the longer the input ran: at a 2 GiB pool,
-/// 1,472 MiB for 1M records per side and 1,965 MiB for 10M, but 1,498 MiB for 10M with
-/// `MALLOC_ARENA_MAX=2` on 2 cores. One arena per core lets freed memory be reused. Called
-/// before the async runtime starts its threads.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn limit_malloc_arenas() {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
-    // SAFETY: mallopt only sets a tunable of glibc's allocator and takes no pointers.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, arenas);
-    }
-}
-
-/// Other allocators keep their own policy.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn limit_malloc_arenas() {}
-
 /// The share of the pool one spillable operator may hold (1 / this).
 pub const SHARES: usize = 16;
 
