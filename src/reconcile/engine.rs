@@ -257,8 +257,22 @@ pub struct Reconciliation {
     pub malformed_total: u64,
     /// Files written by `--out`.
     pub written: Vec<String>,
+    /// The embedded engine's memory pool (a Ballista cluster's pools are its executors').
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<PoolUse>,
     /// The verdict.
     pub verdict: Verdict,
+}
+
+/// What the embedded engine's memory pool held: the peak against `--memory-limit` says how
+/// much room a run had (the process's RSS adds the staged batches, Parquet writers and the
+/// allocator's own, outside the pool).
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolUse {
+    /// `--memory-limit`, in bytes.
+    pub limit_bytes: u64,
+    /// The most the pool held at once.
+    pub peak_bytes: u64,
 }
 
 /// Run a reconciliation.
@@ -289,7 +303,7 @@ pub async fn run(plan: &Plan) -> Result<Reconciliation, ReconcileError> {
             staged,
         });
     }
-    let ctx = context(plan, &work.0).await?;
+    let (ctx, peak) = context(plan, &work.0).await?;
     let schema = stage::schema();
     for s in &sources {
         register(&ctx, s.table, &work.0.join(s.table), &schema).await?;
@@ -332,6 +346,10 @@ pub async fn run(plan: &Plan) -> Result<Reconciliation, ReconcileError> {
         malformed: log.listed,
         malformed_total,
         written,
+        memory: peak.map(|p| PoolUse {
+            limit_bytes: plan.memory_limit as u64,
+            peak_bytes: p.bytes() as u64,
+        }),
         verdict: Verdict::Pass,
     };
     r.verdict = verdict(&r);
@@ -379,7 +397,11 @@ impl Drop for WorkDir {
     }
 }
 
-async fn context(plan: &Plan, work: &Path) -> Result<SessionContext, ReconcileError> {
+/// The session the plans run in, and the embedded pool's peak (none on Ballista).
+async fn context(
+    plan: &Plan,
+    work: &Path,
+) -> Result<(SessionContext, Option<super::pool::Peak>), ReconcileError> {
     // Parquet written between steps: small row groups, one writer per file (a row group being
     // encoded is memory the pool cannot spill), fast compression.
     let config = SessionConfig::new()
@@ -396,14 +418,18 @@ async fn context(plan: &Plan, work: &Path) -> Result<SessionContext, ReconcileEr
         .set_str("datafusion.execution.parquet.compression", "lz4_raw");
     match &plan.engine {
         Engine::Embedded => {
+            let (pool, peak) = super::pool::shared(plan.memory_limit);
             let runtime = RuntimeEnvBuilder::new()
-                .with_memory_pool(super::pool::shared(plan.memory_limit))
+                .with_memory_pool(pool)
                 .with_temp_file_path(work.join("spill"))
                 .with_max_spill_merge_fan_in(MERGE_FAN_IN)
                 .build_arc()?;
-            Ok(SessionContext::new_with_config_rt(config, runtime))
+            Ok((
+                SessionContext::new_with_config_rt(config, runtime),
+                Some(peak),
+            ))
         }
-        Engine::Ballista(url) => ballista(url, config).await,
+        Engine::Ballista(url) => Ok((ballista(url, config).await?, None)),
     }
 }
 

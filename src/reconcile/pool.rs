@@ -4,7 +4,8 @@
 //! that way, and the next operator cannot get a batch ("Not enough memory to continue
 //! external sort"), at any pool size once the input is large enough. With a cap, a sort
 //! spills at the cap, so what it keeps unspillable is at most the cap, and the run's memory
-//! is bounded by the pool whatever the input.
+//! is bounded by the pool whatever the input. The pool also keeps its peak, which the report
+//! gives against `--memory-limit`.
 
 use datafusion::common::{Result, resources_datafusion_err};
 use datafusion::execution::memory_pool::{
@@ -13,18 +14,35 @@ use datafusion::execution::memory_pool::{
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Consumers named when the memory pool is exhausted (in the error, largest first).
 const CONSUMERS_NAMED: NonZeroUsize = NonZeroUsize::new(5).unwrap();
 
-/// The pool of one process (the embedded engine, or a Ballista executor shared by all its
-/// tasks): `limit` bytes, spilled fairly, each spillable operator capped, and the largest
-/// consumers named when it runs out.
-pub fn shared(limit: usize) -> Arc<dyn MemoryPool> {
-    Arc::new(TrackConsumersPool::new(
-        CappedPool::new(FairSpillPool::new(limit), limit),
-        CONSUMERS_NAMED,
-    ))
+/// The most a pool held at once, read after the queries: what a run needed of its limit.
+#[derive(Debug, Clone, Default)]
+pub struct Peak(Arc<AtomicUsize>);
+
+impl Peak {
+    /// Bytes.
+    pub fn bytes(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn saw(&self, reserved: usize) {
+        self.0.fetch_max(reserved, Ordering::Relaxed);
+    }
+}
+
+/// The embedded engine's pool: `limit` bytes, spilled fairly, each spillable operator capped,
+/// the largest consumers named when it runs out, and its peak kept.
+pub fn shared(limit: usize) -> (Arc<dyn MemoryPool>, Peak) {
+    let capped = CappedPool::new(FairSpillPool::new(limit), limit);
+    let peak = capped.peak.clone();
+    (
+        Arc::new(TrackConsumersPool::new(capped, CONSUMERS_NAMED)),
+        peak,
+    )
 }
 
 /// The share of the pool one spillable operator may hold (1 / this).
@@ -35,6 +53,7 @@ pub const SHARES: usize = 16;
 pub struct CappedPool<P> {
     inner: P,
     cap: usize,
+    peak: Peak,
 }
 
 impl<P: MemoryPool> CappedPool<P> {
@@ -43,6 +62,7 @@ impl<P: MemoryPool> CappedPool<P> {
         CappedPool {
             inner,
             cap: (limit / SHARES).max(1),
+            peak: Peak::default(),
         }
     }
 }
@@ -72,6 +92,7 @@ impl<P: MemoryPool> MemoryPool for CappedPool<P> {
 
     fn grow(&self, reservation: &MemoryReservation, additional: usize) {
         self.inner.grow(reservation, additional);
+        self.peak.saw(self.inner.reserved());
     }
 
     fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
@@ -88,7 +109,9 @@ impl<P: MemoryPool> MemoryPool for CappedPool<P> {
                 self.cap
             ));
         }
-        self.inner.try_grow(reservation, additional)
+        self.inner.try_grow(reservation, additional)?;
+        self.peak.saw(self.inner.reserved());
+        Ok(())
     }
 
     fn reserved(&self) -> usize {
@@ -122,5 +145,18 @@ mod tests {
             merge.try_grow(1_000).is_err(),
             "the pool's own limit still holds"
         );
+    }
+
+    #[test]
+    fn the_peak_is_the_most_held_at_once_not_the_sum_of_growths() {
+        let (pool, peak) = shared(1 << 20);
+        let a = MemoryConsumer::new("a").register(&pool);
+        let b = MemoryConsumer::new("b").register(&pool);
+        a.try_grow(300).unwrap();
+        b.try_grow(200).unwrap();
+        b.free();
+        b.grow(100);
+        assert_eq!(peak.bytes(), 500);
+        assert_eq!(pool.reserved(), 400);
     }
 }

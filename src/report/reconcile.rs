@@ -232,6 +232,14 @@ fn checks_and_malformed(r: &Reconciliation, style: Style) -> String {
             );
         }
     }
+    if let Some(m) = &r.memory {
+        let _ = writeln!(
+            out,
+            "\nmemory pool: peak {} of {} (--memory-limit)",
+            bytes(m.peak_bytes),
+            bytes(m.limit_bytes)
+        );
+    }
     for w in &r.written {
         let _ = writeln!(out, "wrote {w}");
     }
@@ -291,7 +299,7 @@ mod tests {
     use super::*;
     use crate::core::audit::Verdict;
     use crate::reconcile::checks::JoinMode;
-    use crate::reconcile::engine::{ClassTotal, Comparison, Finding, SourceSummary};
+    use crate::reconcile::engine::{ClassTotal, Comparison, Finding, PoolUse, SourceSummary};
     use crate::reconcile::row::{Malformed, SourceKind};
     use crate::reconcile::stage::Staged;
 
@@ -364,6 +372,10 @@ mod tests {
             }],
             malformed_total: 1,
             written: Vec::new(),
+            memory: Some(PoolUse {
+                limit_bytes: 2 << 30,
+                peak_bytes: 150 << 20,
+            }),
             verdict: Verdict::Mismatch,
         }
     }

@@ -91,8 +91,9 @@ fn cluster(work: &Path) -> Cluster {
     }
 }
 
-/// The JSON report of one engine, with the one field that names the engine taken out.
-fn report(provider: &Path, gateway: &Path, engine: &[&str]) -> (Value, Value) {
+/// The JSON report of one engine, with the fields about the engine itself (its name, the
+/// embedded memory pool's use) taken out: `(rest, name, pool)`.
+fn report(provider: &Path, gateway: &Path, engine: &[&str]) -> (Value, Value, Option<Value>) {
     let r = run(tokaudit()
         .args(["reconcile", "--format", "json", "--invocation-logs"])
         .arg(provider)
@@ -101,19 +102,31 @@ fn report(provider: &Path, gateway: &Path, engine: &[&str]) -> (Value, Value) {
         .args(engine));
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     let mut json = r.json();
-    let name = json.as_object_mut().unwrap().remove("engine").unwrap();
-    (json, name)
+    let fields = json.as_object_mut().unwrap();
+    let name = fields.remove("engine").unwrap();
+    let pool = fields.remove("memory");
+    (json, name, pool)
 }
 
 fn same_on_both_engines(cluster: &Cluster, provider: PathBuf, gateway: PathBuf) -> Value {
-    let (embedded, name) = report(&provider, &gateway, &[]);
+    let (embedded, name, pool) = report(&provider, &gateway, &[]);
     assert_eq!(name, "datafusion");
-    let (distributed, name) = report(
+    let pool = pool.expect("the embedded engine reports its memory pool");
+    assert!(pool["peak_bytes"].as_u64().unwrap() > 0, "{pool}");
+    assert!(
+        pool["peak_bytes"].as_u64() <= pool["limit_bytes"].as_u64(),
+        "{pool}"
+    );
+    let (distributed, name, pool) = report(
         &provider,
         &gateway,
         &["--engine", "ballista", "--scheduler", &cluster.scheduler],
     );
     assert_eq!(name, format!("ballista {}", cluster.scheduler));
+    assert_eq!(
+        pool, None,
+        "the executors' pools are not the client's to report"
+    );
     assert_eq!(embedded, distributed);
     embedded
 }

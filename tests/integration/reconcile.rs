@@ -114,6 +114,12 @@ fn clean_logs_pass() {
     assert_eq!(report["classes"], serde_json::json!([]));
     assert_eq!(report["comparisons"][0]["matched"], truth["matched"]);
     assert_eq!(report["comparisons"][0]["matched"], 1_500);
+    // The pool's peak is reported against the default limit, and the queries used some of it.
+    let pool = &report["memory"];
+    let limit = tokaudit::defaults::RECONCILE_MEMORY_MIB << 20;
+    assert_eq!(pool["limit_bytes"], limit, "{pool}");
+    let peak = pool["peak_bytes"].as_u64().unwrap();
+    assert!(peak > 0 && peak <= limit, "{pool}");
 }
 
 #[test]
