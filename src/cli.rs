@@ -218,7 +218,9 @@ pub struct BallistaExecutorArgs {
     /// Memory the executor's pool holds before its operators spill, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = defaults::RECONCILE_MEMORY_MIB)]
     pub memory_limit: u64,
-    /// Where shuffle files go.
+    /// Where shuffle files go. Give every executor on one machine the same folder: a shuffle
+    /// file found there is read a batch at a time, one written by another executor elsewhere is
+    /// fetched whole into memory.
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
 }
