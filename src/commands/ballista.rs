@@ -91,8 +91,9 @@ pub async fn executor(args: BallistaExecutorArgs) -> anyhow::Result<i32> {
         vcores: args.concurrent_tasks,
         // Ballista's own policy: a fair pool of `--memory-limit / --concurrent-tasks` per
         // task. One pool shared by every task (the embedded engine's) was tried at 10M
-        // records per side and peaked higher (4.0 and 4.9 GB against 2.1 and 4.3 GB): what
-        // grows there is outside DataFusion's pools.
+        // records per side and peaked higher (4.0 and 4.9 GB against 2.1 and 4.3 GB). What
+        // grew is outside the pools: shuffle partitions fetched whole from another executor
+        // (`--work-dir`'s help; one shared folder brought the larger executor to 1.7 GB).
         memory_pool_size: Some(args.memory_limit.saturating_mul(1 << 20)),
         override_runtime_producer: Some(runtime(args.work_dir.clone())),
         ..ExecutorProcessConfig::default()
